@@ -1,0 +1,46 @@
+# ChargeCars partner integrations. `make run` to start everything, `make test` for the suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export PORT
+
+.PHONY: run test lint format bench fuzz install install-dev clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+.env:
+	$(PY) scripts/write_env.py
+
+run: install .env
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_example_partners
+	$(PY) manage.py ensure_admin --url http://127.0.0.1:$(PORT)/admin/
+	$(VENV)/bin/honcho --no-prefix start -f Procfile 2>/dev/null || $(VENV)/bin/honcho start -f Procfile
+
+test: install-dev .env
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf var

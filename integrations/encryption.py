@@ -1,0 +1,122 @@
+"""Secrets at rest: strict encrypted model fields and key rotation.
+
+Built on django-encrypted-model-fields' ``EncryptedMixin`` with two changes:
+
+* a value that cannot be decrypted raises ``DecryptionError`` instead of being handed
+  back as if the ciphertext were the plaintext (the package's behaviour on a wrong key);
+* the keys are read from ``settings.FIELD_ENCRYPTION_KEY`` when used, not frozen at
+  import, so a rotation (new key first, old keys after) takes effect without patching.
+
+It also adds ``EncryptedJSONField``, which the package lacks.
+"""
+
+import json
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.apps import apps
+from django.conf import settings
+from django.db import models, transaction
+from encrypted_model_fields.fields import EncryptedMixin
+
+
+class DecryptionError(Exception):
+    """A stored secret could not be decrypted with any configured key."""
+
+
+@lru_cache(maxsize=4)
+def _crypter_for(keys: tuple[str, ...]) -> MultiFernet:
+    return MultiFernet([Fernet(key) for key in keys])
+
+
+def crypter() -> MultiFernet:
+    keys = settings.FIELD_ENCRYPTION_KEY
+    if isinstance(keys, str):
+        keys = [keys]
+    return _crypter_for(tuple(keys))
+
+
+def encrypt_text(plaintext: str) -> str:
+    return crypter().encrypt(plaintext.encode()).decode()
+
+
+def decrypt_text(token: str, *, label: str = "value") -> str:
+    try:
+        return crypter().decrypt(token.encode()).decode()
+    except InvalidToken:
+        raise DecryptionError(
+            f"Cannot decrypt {label}: it was encrypted with a key that is not in "
+            "FIELD_ENCRYPTION_KEY. Add the old key after the new one (comma-separated) "
+            "and run `manage.py rotate_encryption`."
+        ) from None
+
+
+class StrictEncryptedMixin(EncryptedMixin):
+    def _label(self) -> str:
+        return f"{self.model._meta.db_table}.{self.column}"
+
+    def to_python(self, value):
+        # Form and model input is plaintext; decryption only happens when reading the row.
+        return super(EncryptedMixin, self).to_python(value)
+
+    def from_db_value(self, value, expression, connection):
+        if value is None:
+            return None
+        return self.to_python(decrypt_text(value, label=self._label()))
+
+    def get_db_prep_save(self, value, connection):
+        value = super(EncryptedMixin, self).get_db_prep_save(value, connection)
+        if value is None:
+            return None
+        return encrypt_text(str(value))
+
+
+class EncryptedTextField(StrictEncryptedMixin, models.TextField):
+    pass
+
+
+class EncryptedJSONField(StrictEncryptedMixin, models.JSONField):
+    """A JSON document stored as one Fernet token in a text column."""
+
+    def get_internal_type(self) -> str:
+        return "TextField"
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if value is None:
+            return None
+        return json.dumps(value, cls=self.encoder)
+
+    def from_db_value(self, value, expression, connection):
+        if value is None:
+            return None
+        return json.loads(decrypt_text(value, label=self._label()), cls=self.decoder)
+
+
+def encrypted_fields() -> list[tuple[type[models.Model], list[str]]]:
+    found = []
+    for model in apps.get_models():
+        names = [
+            field.name
+            for field in model._meta.concrete_fields
+            if isinstance(field, StrictEncryptedMixin)
+        ]
+        if names:
+            found.append((model, names))
+    return found
+
+
+def reencrypt_all(*, batch_size: int = 500) -> dict[str, int]:
+    """Re-encrypt every stored secret under the newest key; returns rows per table.
+
+    Reading decrypts with any configured key and saving encrypts with the first one, so
+    after this runs the old keys can be removed from FIELD_ENCRYPTION_KEY.
+    """
+    counts: dict[str, int] = {}
+    for model, names in encrypted_fields():
+        count = 0
+        with transaction.atomic():
+            for row in model._default_manager.only("pk", *names).iterator(chunk_size=batch_size):
+                row.save(update_fields=names)
+                count += 1
+        counts[model._meta.db_table] = count
+    return counts

@@ -1,0 +1,130 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models.fields.json import KT
+
+from orders.status import OrderStatus
+
+# The keys the source document lists for partner_external_references.
+PARTNER_REFERENCE_KEYS = (
+    "partner_order_id",
+    "partner_customer_id",
+    "dealer_group_id",
+    "partner_invoice_id",
+    "purchase_order_number",
+    "external_order_reference",
+    "partner_system",
+    "sync_last_updated",
+    "partner_lead_id",
+    "dealer_reference_number",
+)
+
+
+class OrderNumber(models.Model):
+    """A database sequence, portable across SQLite and PostgreSQL, for order numbers."""
+
+    id = models.BigAutoField(primary_key=True)
+
+    class Meta:
+        db_table = "order_number_sequence"
+
+    def __str__(self) -> str:
+        return str(self.pk)
+
+
+class Order(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    order_number = models.CharField(max_length=20, unique=True, editable=False)
+    status = models.CharField(
+        max_length=20, choices=OrderStatus.choices, default=OrderStatus.NEW, editable=False
+    )
+    source_integration = models.ForeignKey(
+        "integrations.PartnerIntegration",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        help_text="The partner integration this order came from, if any.",
+    )
+
+    customer_name = models.CharField(max_length=200)
+    customer_email = models.EmailField(blank=True)
+    customer_phone = models.CharField(max_length=50, blank=True)
+    installation_street = models.CharField(max_length=200, blank=True)
+    installation_postal_code = models.CharField(max_length=20, blank=True)
+    installation_city = models.CharField(max_length=100, blank=True)
+    installation_country = models.CharField(max_length=2, default="NL")
+    vehicle_model = models.CharField(max_length=100, blank=True)
+    charger_model = models.CharField(max_length=100, blank=True)
+    requested_installation_date = models.DateField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+
+    partner_external_references = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "orders"
+        ordering = ["-created_at"]
+        constraints = [
+            # One partner order can never become two orders.
+            models.UniqueConstraint(
+                "source_integration",
+                KT("partner_external_references__partner_order_id"),
+                name="orders_unique_partner_order_per_integration",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=OrderStatus.values), name="orders_status_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                KT("partner_external_references__partner_order_id"),
+                name="orders_partner_order_id_idx",
+            ),
+            models.Index(fields=["status", "-created_at"], name="orders_status_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.order_number
+
+    @property
+    def partner_order_id(self) -> str | None:
+        return (self.partner_external_references or {}).get("partner_order_id")
+
+
+class StatusChangeSource(models.TextChoices):
+    STAFF = "staff", "Staff"
+    PARTNER = "partner", "Partner"
+    SYNC = "sync", "Sync"
+    SYSTEM = "system", "System"
+
+
+class OrderStatusChange(models.Model):
+    """One row per status change (and one for creation, with an empty from_status)."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="status_history")
+    from_status = models.CharField(max_length=20, choices=OrderStatus.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=OrderStatus.choices)
+    source = models.CharField(max_length=10, choices=StatusChangeSource.choices)
+    integration = models.ForeignKey(
+        "integrations.PartnerIntegration",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        db_table = "order_status_history"
+        ordering = ["created_at", "id"]
+        verbose_name = "status change"
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.from_status or '-'} -> {self.to_status}"
