@@ -139,3 +139,28 @@ class PartnerIntegration(models.Model):
     def chargecars_status_for(self, partner_status: str) -> str | None:
         """The partner's status in ours, or None when this integration does not know it."""
         return (self.status_mapping or {}).get("partner_to_chargecars", {}).get(partner_status)
+
+
+class RetiredWebhookSecret(models.Model):
+    """A webhook secret replaced by a rotation, still valid until ``valid_until``.
+
+    During that grace period inbound requests signed with it are accepted and outbound
+    webhooks carry a signature made with it next to the new one.
+    """
+
+    integration = models.ForeignKey(
+        PartnerIntegration, on_delete=models.CASCADE, related_name="retired_secrets"
+    )
+    secret = EncryptedTextField()
+    retired_at = models.DateTimeField(default=timezone.now)
+    valid_until = models.DateTimeField(db_index=True)
+    retired_by = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        db_table = "partner_integration_retired_secrets"
+        ordering = ["-retired_at"]
+
+    def __str__(self) -> str:
+        return f"{self.integration} secret retired {self.retired_at:%Y-%m-%d %H:%M}"
