@@ -204,3 +204,44 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Outbound webhooks and the partner API client (issue 4) -------------------------------
+# Delay in seconds before each attempt of a webhook delivery: the first entry is the first
+# attempt (0 = on commit), the rest are retries. After the last one a delivery fails.
+WEBHOOK_RETRY_SCHEDULE = env.list(
+    "WEBHOOK_RETRY_SCHEDULE", cast=int, default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+# Seconds to wait for a partner's webhook endpoint to accept the connection / to answer.
+WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
+WEBHOOK_READ_TIMEOUT = env.float("WEBHOOK_READ_TIMEOUT", default=15.0)
+# Characters of a partner's response body kept in the attempt log.
+WEBHOOK_RESPONSE_EXCERPT_CHARS = env.int("WEBHOOK_RESPONSE_EXCERPT_CHARS", default=1024)
+# Consecutive retryable failures (timeouts, 5xx, 408, 429) after which an integration's
+# deliveries are held (kept, not dropped) and the integration flagged for ops.
+WEBHOOK_HOLD_AFTER_FAILURES = env.int("WEBHOOK_HOLD_AFTER_FAILURES", default=10)
+# Seconds between two runs of the dispatcher (beat) that sends whatever is due.
+WEBHOOK_DISPATCH_INTERVAL = env.float("WEBHOOK_DISPATCH_INTERVAL", default=5.0)
+# Due deliveries claimed per batch task (one worker sends a batch over kept-alive sessions).
+WEBHOOK_DISPATCH_BATCH_SIZE = env.int("WEBHOOK_DISPATCH_BATCH_SIZE", default=100)
+# Seconds a claimed delivery is reserved for its worker; if the worker dies, the delivery
+# is sent again after this. Must exceed connect + read timeout.
+WEBHOOK_CLAIM_LEASE_SECONDS = env.int(
+    "WEBHOOK_CLAIM_LEASE_SECONDS",
+    default=int(WEBHOOK_CONNECT_TIMEOUT + WEBHOOK_READ_TIMEOUT) + 30,
+)
+# Upper bound in seconds on a partner's Retry-After header.
+WEBHOOK_RETRY_AFTER_MAX = env.int("WEBHOOK_RETRY_AFTER_MAX", default=86400)
+# Seconds to wait for a partner's own API (and its token endpoint).
+PARTNER_API_CONNECT_TIMEOUT = env.float("PARTNER_API_CONNECT_TIMEOUT", default=5.0)
+PARTNER_API_READ_TIMEOUT = env.float("PARTNER_API_READ_TIMEOUT", default=20.0)
+# Extra tries for idempotent partner API calls (GET, HEAD, PUT, DELETE) on connection
+# errors and 502/503/504.
+PARTNER_API_MAX_RETRIES = env.int("PARTNER_API_MAX_RETRIES", default=2)
+# Seconds before expiry at which a cached partner access token is replaced.
+PARTNER_TOKEN_EXPIRY_MARGIN = env.int("PARTNER_TOKEN_EXPIRY_MARGIN", default=60)
+
+CELERY_BEAT_SCHEDULE["webhook-deliveries-dispatch"] = {
+    "task": "integrations.tasks.webhook_deliveries_dispatch",
+    "schedule": WEBHOOK_DISPATCH_INTERVAL,
+    "options": {"expires": WEBHOOK_DISPATCH_INTERVAL * 2},
+}

@@ -1,0 +1,65 @@
+"""HTTP plumbing shared by webhook delivery and the partner API client.
+
+One ``requests.Session`` per partner host, per thread of each worker process, so
+connections to a partner are kept alive between deliveries. URLs are redacted before they
+reach a log line or an error message (a partner may put a token in its query string).
+"""
+
+import threading
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+USER_AGENT = "ChargeCars-Webhooks/1.0"
+
+_local = threading.local()
+
+
+def session_for(url: str) -> requests.Session:
+    """The kept-alive session for ``url``'s scheme, host and port (this thread's)."""
+    parts = urlsplit(url)
+    key = (parts.scheme, parts.hostname, parts.port)
+    sessions = getattr(_local, "sessions", None)
+    if sessions is None:
+        sessions = _local.sessions = {}
+    session = sessions.get(key)
+    if session is None:
+        session = requests.Session()
+        session.trust_env = False  # no proxies or .netrc credentials picked up by accident
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["User-Agent"] = USER_AGENT
+        sessions[key] = session
+    return session
+
+
+def sessions_close() -> None:
+    for session in getattr(_local, "sessions", {}).values():
+        session.close()
+    _local.sessions = {}
+
+
+def redact_url(url: str | None) -> str:
+    """``url`` without user-info, query string or fragment: safe to log."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def error_text(exc: BaseException, url: str | None) -> str:
+    """An exception's message with the full URL replaced by its redacted form."""
+    text = str(exc)
+    if url:
+        text = text.replace(url, redact_url(url))
+        parts = urlsplit(url)
+        if parts.query:
+            text = text.replace(parts.query, "[redacted]")
+        if parts.password:
+            text = text.replace(parts.password, "[redacted]")
+    return text[:500]

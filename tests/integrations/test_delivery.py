@@ -1,0 +1,418 @@
+"""Outbound webhooks against a real partner server on 127.0.0.1 (pytest-httpserver)."""
+
+import logging
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from werkzeug import Response
+
+from integrations import delivery as outbox
+from integrations.models import (
+    DeliveryAttempt,
+    DeliveryHold,
+    DeliveryHoldState,
+    DeliveryState,
+    PartnerIntegration,
+    RetiredWebhookSecret,
+    WebhookDelivery,
+)
+from integrations.secrets import generate_webhook_secret
+from orders.services import order_change_status, order_create
+from tests.factories import PartnerIntegrationFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
+
+HOOK = "/webhooks/chargecars"
+
+
+def serve(httpserver, received, responses=None):
+    """The partner: records each request and answers from ``responses`` (then 200)."""
+    script = list(responses or [])
+
+    def handler(request):
+        received.requests.append(request)
+        answer = script.pop(0) if script else Response("ok", status=200)
+        if not isinstance(answer, Response):
+            return answer(request)
+        return answer
+
+    httpserver.expect_request(HOOK, method="POST").respond_with_handler(handler)
+
+
+def create_order(integration, capture, partner_order_id="VLV-2025-789123", **fields):
+    with capture(execute=True):
+        return order_create(
+            source="partner",
+            integration=integration,
+            customer_name="Jan de Vries",
+            partner_external_references={"partner_order_id": partner_order_id},
+            **fields,
+        )
+
+
+def change(order, to_status, capture):
+    with capture(execute=True):
+        return order_change_status(order=order, to_status=to_status, source="staff")
+
+
+def dispatch_now():
+    return outbox.deliveries_dispatch(
+        enqueue_batch=lambda token: outbox.deliveries_send_claimed(token=token),
+        enqueue_drain=lambda integration_id: outbox.deliveries_drain(
+            integration_id=integration_id
+        ),
+    )
+
+
+def make_due(delivery_qs=None):
+    (delivery_qs or WebhookDelivery.objects.all()).filter(
+        state=DeliveryState.PENDING
+    ).update(next_attempt_at=timezone.now())
+
+
+# --- Signature, payload, sequence ---------------------------------------------------------
+
+
+def test_order_created_is_delivered_signed_with_the_partner_status(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received)
+
+    order = create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    [message] = received.verified(webhook_integration.webhook_secret)
+    delivery = WebhookDelivery.objects.get()
+    assert message["headers"]["webhook-id"] == str(delivery.pk)
+    assert message["headers"]["content-type"] == "application/json"
+    payload = message["payload"]
+    assert payload["type"] == "order_created"
+    assert set(payload) == {"type", "timestamp", "data"}
+    assert payload["data"] == {
+        "order_id": str(order.pk),
+        "order_number": order.order_number,
+        "sequence": 1,
+        "status": "RECEIVED",
+        "chargecars_status": "new",
+        "previous_status": None,
+        "previous_chargecars_status": None,
+        "partner_external_references": {"partner_order_id": "VLV-2025-789123"},
+        "source": "partner",
+    }
+    assert delivery.state == DeliveryState.SUCCEEDED
+    assert delivery.attempts == 1
+    attempt = DeliveryAttempt.objects.get()
+    assert attempt.status_code == 200
+    assert attempt.succeeded
+    assert attempt.response_excerpt == "ok"
+
+
+def test_each_status_change_is_translated_and_numbered_in_sequence(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received)
+    order = create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    change(order, "approved", django_capture_on_commit_callbacks)
+    change(order, "in_progress", django_capture_on_commit_callbacks)
+    change(order, "completed", django_capture_on_commit_callbacks)
+
+    data = [body["data"] for body in received.bodies]
+    assert [d["sequence"] for d in data] == [1, 2, 3, 4]
+    assert [d["status"] for d in data] == ["RECEIVED", "CONFIRMED", "IN_PROGRESS", "DELIVERED"]
+    assert [b["type"] for b in received.bodies] == [
+        "order_created",
+        "order_approved",
+        "installation_started",
+        "installation_completed",
+    ]
+    assert data[1]["previous_status"] == "RECEIVED"
+    assert len(set(received.ids)) == 4
+
+
+def test_unmapped_status_is_sent_in_chargecars_vocabulary(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received)
+    order = create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    change(order, "cancelled", django_capture_on_commit_callbacks)
+
+    assert received.bodies[-1]["data"]["status"] == "cancelled"
+
+
+def test_events_the_integration_does_not_subscribe_to_are_not_sent(
+    httpserver, received, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received)
+    integration = PartnerIntegrationFactory(
+        webhook_url=httpserver.url_for(HOOK), webhook_events=["order_approved"]
+    )
+
+    order = create_order(integration, django_capture_on_commit_callbacks)
+    change(order, "approved", django_capture_on_commit_callbacks)
+
+    assert [b["type"] for b in received.bodies] == ["order_approved"]
+    assert received.bodies[0]["data"]["sequence"] == 1
+
+
+def test_orders_of_inactive_integrations_or_without_integration_send_nothing(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received)
+    PartnerIntegration.objects.filter(pk=webhook_integration.pk).update(is_active=False)
+    webhook_integration.refresh_from_db()
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        order_create(source="staff", customer_name="Walk-in")
+
+    assert WebhookDelivery.objects.count() == 0
+    assert received.requests == []
+
+
+def test_a_rolled_back_change_sends_nothing(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received)
+    order = create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        try:
+            with transaction.atomic():
+                order_change_status(order=order, to_status="approved", source="staff")
+                raise RuntimeError("something later in the same transaction failed")
+        except RuntimeError:
+            pass
+
+    assert callbacks == []
+    assert WebhookDelivery.objects.filter(event="order_approved").count() == 0
+    assert [b["type"] for b in received.bodies] == ["order_created"]
+
+
+def test_both_signatures_are_sent_during_a_secret_rotation_grace_period(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received)
+    old_secret = webhook_integration.webhook_secret
+    webhook_integration.webhook_secret = generate_webhook_secret()
+    webhook_integration.save()
+    RetiredWebhookSecret.objects.create(
+        integration=webhook_integration,
+        secret=old_secret,
+        valid_until=timezone.now() + timedelta(hours=24),
+    )
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    assert len(received.requests[0].headers["webhook-signature"].split(" ")) == 2
+    received.verified(webhook_integration.webhook_secret)  # a partner on the new secret
+    received.verified(old_secret)  # and one still on the old secret
+
+
+# --- Retry classes ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_retryable_answers_schedule_the_next_attempt(
+    status, httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received, [Response("busy", status=status)])
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == DeliveryState.PENDING
+    assert delivery.last_status_code == status
+    assert delivery.schedule_position == 1
+    wait = (delivery.next_attempt_at - delivery.last_attempt_at).total_seconds()
+    assert 4 <= wait <= 6  # the second entry of the default schedule: 5 s
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422, 301])
+def test_other_client_errors_fail_at_once(
+    status, httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received, [Response("no", status=status)])
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == DeliveryState.FAILED
+    assert delivery.next_attempt_at is None
+    assert DeliveryAttempt.objects.get().response_excerpt == "no"
+
+
+def test_a_timeout_is_retried(
+    settings, httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_READ_TIMEOUT = 0.3
+    serve(httpserver, received, [lambda request: time.sleep(1) or Response("late")])
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    delivery = WebhookDelivery.objects.get()
+    attempt = DeliveryAttempt.objects.get()
+    assert delivery.state == DeliveryState.PENDING
+    assert attempt.error_class == "timeout"
+    assert attempt.status_code is None
+    assert attempt.duration_ms >= 250
+
+
+def test_a_connection_error_is_retried(
+    webhook_integration, unused_tcp_port, django_capture_on_commit_callbacks
+):
+    webhook_integration.webhook_url = f"http://127.0.0.1:{unused_tcp_port}/hook"
+    webhook_integration.save()
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == DeliveryState.PENDING
+    assert DeliveryAttempt.objects.get().error_class == "connection_error"
+
+
+def test_retry_after_is_honoured(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received, [Response("slow down", status=429, headers={"Retry-After": "120"})])
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    delivery = WebhookDelivery.objects.get()
+    wait = (delivery.next_attempt_at - delivery.last_attempt_at).total_seconds()
+    assert 119 <= wait <= 121
+
+
+def test_retry_after_as_an_http_date_is_understood():
+    now = timezone.now()
+    header = (now + timedelta(seconds=600)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+    assert 590 <= outbox.retry_after_seconds(header, now=now) <= 601
+    assert outbox.retry_after_seconds("nonsense", now=now) is None
+
+
+def test_a_delivery_fails_after_the_last_scheduled_attempt(
+    settings, httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_RETRY_SCHEDULE = [0, 0, 0]
+    serve(httpserver, received, [Response("down", status=503)] * 3)
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    dispatch_now()
+    dispatch_now()
+
+    delivery = WebhookDelivery.objects.get()
+    assert len(received.requests) == 3
+    assert len(set(received.ids)) == 1  # the same webhook-id every time
+    assert delivery.state == DeliveryState.FAILED
+    assert delivery.attempts == 3
+
+
+def test_410_gone_holds_the_integrations_deliveries_and_flags_it(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks, caplog
+):
+    serve(httpserver, received, [Response("gone", status=410)])
+
+    with caplog.at_level(logging.ERROR, logger="integrations.delivery"):
+        order = create_order(webhook_integration, django_capture_on_commit_callbacks)
+        change(order, "approved", django_capture_on_commit_callbacks)
+
+    hold = DeliveryHold.objects.get(integration=webhook_integration)
+    assert hold.state == DeliveryHoldState.HELD
+    assert hold.manual_resume_required
+    assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {DeliveryState.HELD}
+    assert len(received.requests) == 1  # the second one was written held, not sent
+    webhook_integration.refresh_from_db()
+    assert "410" in webhook_integration.last_error_message
+    assert "held" in caplog.text
+
+    dispatch_now()  # no automatic probing after a 410
+    assert len(received.requests) == 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        outbox.deliveries_resume(integration=webhook_integration)
+
+    assert [b["data"]["sequence"] for b in received.bodies] == [1, 1, 2]
+    assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {
+        DeliveryState.SUCCEEDED
+    }
+    hold.refresh_from_db()
+    assert hold.state == DeliveryHoldState.OPEN
+
+
+# --- Dispatcher and claiming ----------------------------------------------------------------
+
+
+def test_a_delivery_whose_broker_message_was_lost_is_sent_by_the_dispatcher(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks, monkeypatch
+):
+    serve(httpserver, received)
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr("integrations.tasks.webhook_delivery_send.delay", broker_down)
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+    assert received.requests == []
+
+    assert dispatch_now() == 1
+
+    assert WebhookDelivery.objects.get().state == DeliveryState.SUCCEEDED
+    assert len(received.requests) == 1
+
+
+def test_two_dispatchers_never_claim_the_same_delivery(webhook_integration):
+    now = timezone.now()
+    for sequence in range(5):
+        WebhookDelivery.objects.create(
+            integration=webhook_integration,
+            event="order_created",
+            payload={},
+            next_attempt_at=now,
+            sequence=sequence,
+        )
+
+    first = outbox.deliveries_claim_due(limit=3)
+    second = outbox.deliveries_claim_due(limit=3)
+    third = outbox.deliveries_claim_due(limit=3)
+
+    first_ids = {pk for _, ids in first for pk in ids}
+    second_ids = {pk for _, ids in second for pk in ids}
+    assert len(first_ids) == 3
+    assert len(second_ids) == 2
+    assert not first_ids & second_ids
+    assert third == []
+
+
+def test_a_delivery_whose_lease_expired_is_claimed_again(webhook_integration):
+    WebhookDelivery.objects.create(
+        integration=webhook_integration,
+        event="order_created",
+        payload={},
+        next_attempt_at=timezone.now(),
+    )
+    outbox.deliveries_claim_due(limit=10)
+    assert outbox.deliveries_claim_due(limit=10) == []
+
+    WebhookDelivery.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))
+
+    assert len(outbox.deliveries_claim_due(limit=10)) == 1
+
+
+def test_the_dispatcher_sends_due_deliveries_in_one_batch_per_integration(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks, monkeypatch
+):
+    serve(httpserver, received)
+    monkeypatch.setattr("integrations.tasks.webhook_delivery_send.delay", lambda pk: None)
+    for number in range(3):
+        create_order(webhook_integration, django_capture_on_commit_callbacks, f"VLV-{number}")
+    tokens = []
+
+    outbox.deliveries_dispatch(enqueue_batch=tokens.append, enqueue_drain=lambda pk: None)
+
+    assert len(tokens) == 1
+    assert outbox.deliveries_send_claimed(token=tokens[0]) == 3
+    assert len(received.requests) == 3
