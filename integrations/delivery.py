@@ -431,22 +431,28 @@ def _record(batch: _Batch) -> None:
                 next_attempt_at=None,
                 completed_at=now,
             )
-        _hold_update(batch, now)
+        held_reason = _hold_update(batch, now)
     failures = [result for _, result in batch.results if not result.succeeded]
     last_failure = failures[-1] if failures else None
     health.integration_health_record(
         integration_id=integration.pk,
         error_at=last_failure.attempted_at if last_failure else None,
-        error_message=(f"Webhook delivery failed: {last_failure.summary}" if last_failure else ""),
+        error_message=(
+            f"Deliveries held: {held_reason}"
+            if held_reason
+            else f"Webhook delivery failed: {last_failure.summary}"
+            if last_failure
+            else ""
+        ),
     )
 
 
-def _hold_update(batch: _Batch, now: datetime) -> None:
+def _hold_update(batch: _Batch, now: datetime) -> str:
     """Count consecutive retryable failures; hold the integration's deliveries past the
-    threshold or on 410 Gone."""
+    threshold or on 410 Gone. Returns the reason when it held them."""
     results = [r for d, r in batch.results if d.event != PING_EVENT]
     if not results:
-        return
+        return ""
     gone = next((r for r in results if r.outcome == GONE), None)
     trailing = 0
     any_success = False
@@ -461,7 +467,7 @@ def _hold_update(batch: _Batch, now: datetime) -> None:
             DeliveryHold.objects.filter(
                 integration_id=integration_id, consecutive_failures__gt=0
             ).update(consecutive_failures=0)
-        return
+        return ""
     hold, _ = DeliveryHold.objects.select_for_update().get_or_create(integration_id=integration_id)
     hold.consecutive_failures = trailing if any_success else hold.consecutive_failures + trailing
     reason = ""
@@ -481,6 +487,7 @@ def _hold_update(batch: _Batch, now: datetime) -> None:
         _hold_trip(hold, reason=reason, now=now)
     else:
         hold.save(update_fields=["consecutive_failures"])
+    return reason
 
 
 def _hold_trip(hold: DeliveryHold, *, reason: str, now: datetime) -> None:
@@ -494,9 +501,6 @@ def _hold_trip(hold: DeliveryHold, *, reason: str, now: datetime) -> None:
     WebhookDelivery.objects.filter(
         integration_id=hold.integration_id, state=DeliveryState.PENDING
     ).exclude(event=PING_EVENT).update(state=DeliveryState.HELD)
-    PartnerIntegration.objects.filter(pk=hold.integration_id).update(
-        last_error_at=now, last_error_message=f"Deliveries held: {reason}"[:1000]
-    )
     logger.error("Webhook deliveries held for integration %s: %s", hold.integration_id, reason)
 
 

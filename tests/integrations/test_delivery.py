@@ -61,16 +61,14 @@ def change(order, to_status, capture):
 def dispatch_now():
     return outbox.deliveries_dispatch(
         enqueue_batch=lambda token: outbox.deliveries_send_claimed(token=token),
-        enqueue_drain=lambda integration_id: outbox.deliveries_drain(
-            integration_id=integration_id
-        ),
+        enqueue_drain=lambda integration_id: outbox.deliveries_drain(integration_id=integration_id),
     )
 
 
 def make_due(delivery_qs=None):
-    (delivery_qs or WebhookDelivery.objects.all()).filter(
-        state=DeliveryState.PENDING
-    ).update(next_attempt_at=timezone.now())
+    (delivery_qs or WebhookDelivery.objects.all()).filter(state=DeliveryState.PENDING).update(
+        next_attempt_at=timezone.now()
+    )
 
 
 # --- Signature, payload, sequence ---------------------------------------------------------
@@ -336,9 +334,7 @@ def test_410_gone_holds_the_integrations_deliveries_and_flags_it(
         outbox.deliveries_resume(integration=webhook_integration)
 
     assert [b["data"]["sequence"] for b in received.bodies] == [1, 1, 2]
-    assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {
-        DeliveryState.SUCCEEDED
-    }
+    assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {DeliveryState.SUCCEEDED}
     hold.refresh_from_db()
     assert hold.state == DeliveryHoldState.OPEN
 
@@ -416,3 +412,252 @@ def test_the_dispatcher_sends_due_deliveries_in_one_batch_per_integration(
     assert len(tokens) == 1
     assert outbox.deliveries_send_claimed(token=tokens[0]) == 3
     assert len(received.requests) == 3
+
+
+# --- Holding and draining ---------------------------------------------------------------------
+
+
+def test_consecutive_failures_hold_deliveries_which_drain_in_order_on_recovery(
+    settings, httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_HOLD_AFTER_FAILURES = 3
+    settings.WEBHOOK_RETRY_SCHEDULE = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    partner_down = [Response("down", status=503)] * 4
+    serve(httpserver, received, partner_down)
+    order = create_order(webhook_integration, django_capture_on_commit_callbacks, "A")
+    change(order, "approved", django_capture_on_commit_callbacks)
+    change(order, "in_progress", django_capture_on_commit_callbacks)
+
+    hold = DeliveryHold.objects.get(integration=webhook_integration)
+    assert hold.state == DeliveryHoldState.HELD
+    assert hold.consecutive_failures == 3
+    assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {DeliveryState.HELD}
+    webhook_integration.refresh_from_db()
+    assert webhook_integration.last_error_message.startswith("Deliveries held")
+
+    change(order, "completed", django_capture_on_commit_callbacks)  # written held, not sent
+    assert len(received.requests) == 3
+
+    dispatch_now()  # the probe: still down
+    hold.refresh_from_db()
+    assert hold.state == DeliveryHoldState.HELD
+    assert hold.probes == 1
+    assert len(received.requests) == 4
+
+    DeliveryHold.objects.update(next_probe_at=timezone.now())
+    dispatch_now()  # the partner is back: everything held drains, oldest first
+
+    sent = [b["data"]["sequence"] for b in received.bodies]
+    assert sent[4:] == [1, 2, 3, 4]
+    assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {DeliveryState.SUCCEEDED}
+    hold.refresh_from_db()
+    assert hold.state == DeliveryHoldState.OPEN
+    assert hold.consecutive_failures == 0
+
+
+def test_a_success_resets_the_consecutive_failure_count(
+    settings, httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_HOLD_AFTER_FAILURES = 3
+    serve(httpserver, received, [Response("down", status=503)] * 2)
+    order = create_order(webhook_integration, django_capture_on_commit_callbacks)
+    change(order, "approved", django_capture_on_commit_callbacks)
+    assert DeliveryHold.objects.get().consecutive_failures == 2
+
+    change(order, "in_progress", django_capture_on_commit_callbacks)
+
+    hold = DeliveryHold.objects.get()
+    assert hold.consecutive_failures == 0
+    assert hold.state == DeliveryHoldState.OPEN
+
+
+# --- Non-real-time batching -----------------------------------------------------------------
+
+
+def test_non_real_time_deliveries_wait_for_the_sync_slot_and_go_out_together(
+    httpserver, received, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received)
+    integration = PartnerIntegrationFactory(
+        webhook_url=httpserver.url_for(HOOK),
+        sync_frequency="hourly",
+        last_sync_at=timezone.now() - timedelta(minutes=59, seconds=59),
+    )
+    order = create_order(integration, django_capture_on_commit_callbacks)
+    change(order, "approved", django_capture_on_commit_callbacks)
+
+    dispatch_now()
+    assert received.requests == []  # nothing before the slot
+    slot = integration.last_sync_at + timedelta(hours=1)
+    assert set(WebhookDelivery.objects.values_list("next_attempt_at", flat=True)) == {slot}
+
+    time.sleep(max(0.0, (slot - timezone.now()).total_seconds()) + 0.05)
+    tokens = []
+    outbox.deliveries_dispatch(enqueue_batch=tokens.append, enqueue_drain=lambda pk: None)
+
+    assert len(tokens) == 1  # one batch at the slot
+    outbox.deliveries_send_claimed(token=tokens[0])
+    assert [b["type"] for b in received.bodies] == ["order_created", "order_approved"]
+
+
+def test_the_next_sync_slot_follows_last_sync_at_and_the_period():
+    now = timezone.now()
+    integration = PartnerIntegration(
+        sync_frequency="every_15_minutes", last_sync_at=now - timedelta(minutes=40)
+    )
+
+    slot = outbox.next_sync_slot(integration=integration, now=now)
+
+    assert slot == now + timedelta(minutes=5)
+    integration.sync_frequency = "real_time"
+    assert outbox.next_sync_slot(integration=integration, now=now) == now
+
+
+def test_a_sync_can_push_waiting_deliveries_early(
+    httpserver, received, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received)
+    integration = PartnerIntegrationFactory(
+        webhook_url=httpserver.url_for(HOOK), sync_frequency="daily"
+    )
+    create_order(integration, django_capture_on_commit_callbacks)
+
+    assert outbox.deliveries_push_for_integration(integration=integration) == 1
+    dispatch_now()
+
+    assert len(received.requests) == 1
+
+
+# --- Health, secrecy, SSRF ---------------------------------------------------------------------
+
+
+def test_success_rate_and_last_error_follow_the_outcomes(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received, [Response("boom", status=500)])
+
+    order = create_order(webhook_integration, django_capture_on_commit_callbacks)
+    change(order, "approved", django_capture_on_commit_callbacks)
+    change(order, "in_progress", django_capture_on_commit_callbacks)
+    change(order, "completed", django_capture_on_commit_callbacks)
+
+    webhook_integration.refresh_from_db()
+    assert webhook_integration.success_rate == 75
+    assert webhook_integration.last_error_at is not None
+    assert webhook_integration.last_error_message == "Webhook delivery failed: HTTP 500"
+
+
+def test_credentials_in_the_webhook_url_never_reach_attempts_or_logs(
+    webhook_integration, unused_tcp_port, django_capture_on_commit_callbacks, caplog
+):
+    webhook_integration.webhook_url = (
+        f"http://hookuser:hookpass@127.0.0.1:{unused_tcp_port}/hook?token=s3cr3t-t0ken"
+    )
+    webhook_integration.save()
+
+    with caplog.at_level(logging.DEBUG):
+        create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    attempt = DeliveryAttempt.objects.get()
+    delivery = WebhookDelivery.objects.get()
+    webhook_integration.refresh_from_db()
+    texts = [
+        attempt.error_message,
+        attempt.response_excerpt,
+        delivery.last_error,
+        webhook_integration.last_error_message,
+        caplog.text,
+    ]
+    for secret in ("s3cr3t-t0ken", "hookpass", webhook_integration.webhook_secret):
+        assert all(secret not in text for text in texts)
+
+
+def test_webhooks_to_private_addresses_are_refused_in_production(
+    settings, httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received)
+    settings.PARTNER_ALLOW_PRIVATE_NETWORKS = False
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    attempt = DeliveryAttempt.objects.get()
+    assert attempt.error_class == "refused_url"
+    assert WebhookDelivery.objects.get().state == DeliveryState.FAILED
+    assert received.requests == []
+
+
+# --- Ops actions ------------------------------------------------------------------------------
+
+
+def test_a_failed_delivery_can_be_replayed_with_the_same_webhook_id(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received, [Response("bad", status=400)])
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == DeliveryState.FAILED
+
+    with django_capture_on_commit_callbacks(execute=True):
+        outbox.delivery_replay(delivery=delivery)
+
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.SUCCEEDED
+    assert delivery.attempts == 2
+    assert received.ids == [str(delivery.pk)] * 2
+
+
+def test_a_pending_delivery_can_be_cancelled_and_is_never_sent(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received, [Response("down", status=503)])
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+    delivery = WebhookDelivery.objects.get()
+
+    assert outbox.delivery_cancel(delivery=delivery)
+    make_due()
+    dispatch_now()
+
+    assert delivery.state == DeliveryState.CANCELLED
+    assert len(received.requests) == 1
+    assert not outbox.delivery_cancel(delivery=delivery)
+
+
+def test_failed_deliveries_in_a_time_range_are_replayed(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received, [Response("bad", status=400)] * 3)
+    for number in range(3):
+        create_order(webhook_integration, django_capture_on_commit_callbacks, f"P-{number}")
+    old = WebhookDelivery.objects.order_by("created_at").first()
+    WebhookDelivery.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        count = outbox.deliveries_replay_failed(
+            integration=webhook_integration,
+            created_from=timezone.now() - timedelta(days=1),
+            created_to=timezone.now(),
+        )
+
+    assert count == 2
+    states = dict(WebhookDelivery.objects.values_list("pk", "state"))
+    assert states.pop(old.pk) == DeliveryState.FAILED
+    assert set(states.values()) == {DeliveryState.SUCCEEDED}
+
+
+def test_send_test_webhook_pings_the_partner_and_reports_the_answer(
+    httpserver, received, webhook_integration
+):
+    serve(httpserver, received, [Response("nope", status=401)])
+
+    failed = outbox.delivery_send_test(integration=webhook_integration)
+    ok = outbox.delivery_send_test(integration=webhook_integration)
+
+    assert not failed.ok
+    assert "HTTP 401" in failed.message
+    assert "nope" in failed.message
+    assert ok.ok
+    assert "answered 200" in ok.message
+    [first, second] = received.verified(webhook_integration.webhook_secret)
+    assert first["payload"]["type"] == "ping"
+    assert ok.delivery.state == DeliveryState.SUCCEEDED
+    assert failed.delivery.state == DeliveryState.FAILED  # pings are never retried
