@@ -657,7 +657,7 @@ def test_send_test_webhook_pings_the_partner_and_reports_the_answer(
     assert "nope" in failed.message
     assert ok.ok
     assert "answered 200" in ok.message
-    [first, second] = received.verified(webhook_integration.webhook_secret)
+    [first, _second] = received.verified(webhook_integration.webhook_secret)
     assert first["payload"]["type"] == "ping"
     assert ok.delivery.state == DeliveryState.SUCCEEDED
     assert failed.delivery.state == DeliveryState.FAILED  # pings are never retried
