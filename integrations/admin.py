@@ -1,1 +1,1 @@
-# Register your models here.
+from integrations import admin_outbound  # noqa: F401  (delivery log, holds, integration actions)

@@ -1,0 +1,288 @@
+"""Admin for outbound webhooks: the delivery log, holds, and actions on an integration.
+
+``PartnerIntegrationOutboundActionsMixin`` adds "Send test webhook", "Test connection" and
+"Resume held webhook deliveries" to the PartnerIntegration admin: put it first in that
+ModelAdmin's bases (``class PartnerIntegrationAdmin(PartnerIntegrationOutboundActionsMixin,
+admin.ModelAdmin)``).
+"""
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from integrations import delivery as outbox
+from integrations.client import client_test_connection
+from integrations.models import (
+    DeliveryAttempt,
+    DeliveryHold,
+    DeliveryHoldState,
+    DeliveryState,
+    PartnerIntegration,
+    WebhookDelivery,
+)
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = (
+        "attempted_at",
+        "status_code",
+        "succeeded",
+        "duration_ms",
+        "error_class",
+        "error_message",
+        "response_excerpt",
+    )
+    readonly_fields = fields
+    ordering = ("attempted_at", "id")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class DeliveryStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [*DeliveryState.choices, ("retrying", "Retrying (pending after a failure)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "retrying":
+            return queryset.filter(state=DeliveryState.PENDING, attempts__gt=0)
+        if self.value():
+            return queryset.filter(state=self.value())
+        return queryset
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = (
+        "short_id",
+        "integration",
+        "event",
+        "order_link",
+        "sequence",
+        "state",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "created_at",
+    )
+    list_filter = (
+        DeliveryStateFilter,
+        "event",
+        ("integration", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+    )
+    list_select_related = ("integration", "order")
+    search_fields = ("=id", "order__order_number")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    inlines = (DeliveryAttemptInline,)
+    actions = ("replay_deliveries", "cancel_deliveries")
+    show_full_result_count = False
+    change_list_template = "admin/integrations/webhookdelivery/change_list.html"
+    fields = (
+        "id",
+        "integration",
+        "order",
+        "event",
+        "sequence",
+        "state",
+        "attempts",
+        "schedule_position",
+        "created_at",
+        "next_attempt_at",
+        "last_attempt_at",
+        "last_status_code",
+        "last_error",
+        "completed_at",
+        "claimed_until",
+        "payload",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="webhook-id", ordering="id")
+    def short_id(self, obj: WebhookDelivery) -> str:
+        return str(obj.pk)[:8]
+
+    @admin.display(description="order", ordering="order__order_number")
+    def order_link(self, obj: WebhookDelivery):
+        if obj.order_id is None:
+            return "-"
+        try:
+            url = reverse("admin:orders_order_change", args=[obj.order_id])
+        except NoReverseMatch:
+            return obj.order.order_number
+        return format_html('<a href="{}">{}</a>', url, obj.order.order_number)
+
+    @admin.action(description="Replay selected deliveries", permissions=["change"])
+    def replay_deliveries(self, request, queryset):
+        count = 0
+        for item in queryset.order_by("created_at", "sequence"):
+            outbox.delivery_replay(delivery=item)
+            count += 1
+        self.message_user(request, f"{count} deliveries queued again.", messages.SUCCESS)
+
+    @admin.action(description="Cancel selected deliveries", permissions=["change"])
+    def cancel_deliveries(self, request, queryset):
+        cancelled = sum(outbox.delivery_cancel(delivery=item) for item in queryset)
+        skipped = queryset.count() - cancelled
+        text = f"{cancelled} deliveries cancelled."
+        if skipped:
+            text += f" {skipped} were already finished and left as they are."
+        self.message_user(request, text, messages.SUCCESS)
+
+    def get_urls(self):
+        return [
+            path(
+                "replay-failed/",
+                self.admin_site.admin_view(self.replay_failed_view),
+                name="integrations_webhookdelivery_replay_failed",
+            ),
+            *super().get_urls(),
+        ]
+
+    def replay_failed_view(self, request: HttpRequest):
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        now = timezone.now()
+        form = ReplayFailedForm(
+            request.POST or None,
+            initial={"created_from": now - timedelta(days=1), "created_to": now},
+        )
+        if request.method == "POST" and form.is_valid():
+            count = outbox.deliveries_replay_failed(
+                integration=form.cleaned_data["integration"],
+                created_from=form.cleaned_data["created_from"],
+                created_to=form.cleaned_data["created_to"],
+            )
+            self.message_user(
+                request,
+                f"{count} failed deliveries of {form.cleaned_data['integration']} queued again.",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(reverse("admin:integrations_webhookdelivery_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Replay failed deliveries",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(
+            request, "admin/integrations/webhookdelivery/replay_failed.html", context
+        )
+
+
+class ReplayFailedForm(forms.Form):
+    integration = forms.ModelChoiceField(queryset=PartnerIntegration.objects.all())
+    created_from = forms.DateTimeField(help_text="Deliveries created at or after this time.")
+    created_to = forms.DateTimeField(help_text="... and at or before this time.")
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("created_from"), data.get("created_to")
+        if start and end and start > end:
+            raise forms.ValidationError("The start of the range is after its end.")
+        return data
+
+
+@admin.register(DeliveryHold)
+class DeliveryHoldAdmin(admin.ModelAdmin):
+    list_display = (
+        "integration",
+        "state",
+        "consecutive_failures",
+        "manual_resume_required",
+        "held_at",
+        "next_probe_at",
+        "reason",
+    )
+    list_filter = ("state", "manual_resume_required")
+    list_select_related = ("integration",)
+    readonly_fields = (
+        "integration",
+        "state",
+        "consecutive_failures",
+        "reason",
+        "held_at",
+        "manual_resume_required",
+        "probes",
+        "next_probe_at",
+        "claimed_until",
+    )
+    actions = ("resume",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Resume held deliveries (drain in order)", permissions=["change"])
+    def resume(self, request, queryset):
+        count = sum(
+            outbox.deliveries_resume(integration=hold.integration)
+            for hold in queryset.filter(state=DeliveryHoldState.HELD).select_related("integration")
+        )
+        self.message_user(request, f"{count} integration(s) resumed.", messages.SUCCESS)
+
+
+# --- Actions for the PartnerIntegration admin ---------------------------------------------------
+
+
+@admin.action(description="Send test webhook (signed ping)")
+def send_test_webhook(modeladmin, request, queryset):
+    for integration in queryset:
+        result = outbox.delivery_send_test(integration=integration)
+        level = messages.SUCCESS if result.ok else messages.ERROR
+        modeladmin.message_user(request, f"{integration}: {result.message}", level)
+
+
+@admin.action(description="Test connection to the partner API")
+def test_connection(modeladmin, request, queryset):
+    for integration in queryset:
+        result = client_test_connection(integration=integration)
+        level = messages.SUCCESS if result.ok else messages.ERROR
+        modeladmin.message_user(request, f"{integration}: {result.message}", level)
+
+
+@admin.action(description="Resume held webhook deliveries")
+def resume_webhook_deliveries(modeladmin, request, queryset):
+    for integration in queryset:
+        resumed = outbox.deliveries_resume(integration=integration)
+        text = "held deliveries will drain in order" if resumed else "nothing was held"
+        modeladmin.message_user(request, f"{integration}: {text}.", messages.INFO)
+
+
+OUTBOUND_INTEGRATION_ACTIONS = (send_test_webhook, test_connection, resume_webhook_deliveries)
+
+
+class PartnerIntegrationOutboundActionsMixin:
+    """Adds the outbound actions to a PartnerIntegration ModelAdmin, whatever its ``actions``."""
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if self.has_change_permission(request):
+            for func in OUTBOUND_INTEGRATION_ACTIONS:
+                actions[func.__name__] = (func, func.__name__, func.short_description)
+        return actions
