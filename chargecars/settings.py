@@ -245,3 +245,20 @@ CELERY_BEAT_SCHEDULE["webhook-deliveries-dispatch"] = {
     "schedule": WEBHOOK_DISPATCH_INTERVAL,
     "options": {"expires": WEBHOOK_DISPATCH_INTERVAL * 2},
 }
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Tests on SQLite use a database file, not :memory:, so the real Celery worker started by
+    # the `worker` tests can open the same database. Override with SQLITE_TEST_DATABASE.
+    import hashlib
+    import tempfile
+
+    _checkout = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]
+    DATABASES["default"].setdefault(
+        "TEST",
+        {
+            "NAME": env.str(
+                "SQLITE_TEST_DATABASE",
+                default=str(Path(tempfile.gettempdir()) / f"chargecars-test-{_checkout}.sqlite3"),
+            )
+        },
+    )
