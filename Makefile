@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint format bench fuzz install install-dev clean
+.PHONY: run test lint format bench bench-outbound fuzz install install-dev clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,3 +44,7 @@ format: install-dev
 
 clean:
 	rm -rf var
+
+# Outbound webhooks: one worker process against a local sink vs a plain signed-post loop.
+bench-outbound: install-dev .env
+	$(PY) bench/outbound_bench.py

@@ -28,7 +28,8 @@ from email.utils import parsedate_to_datetime
 import requests
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Max, Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from integrations import health
@@ -289,10 +290,15 @@ def _read_excerpt(response: requests.Response) -> str:
     return text[:cap]
 
 
-def webhook_post(*, url: str, secrets: list[str], msg_id: str, body: str) -> AttemptResult:
-    """POST one signed webhook and classify what happened. Never raises for HTTP trouble."""
+def webhook_post(
+    *, url: str, secrets: list[str], msg_id: str, body: str, url_checked: bool = False
+) -> AttemptResult:
+    """POST one signed webhook and classify what happened. Never raises for HTTP trouble.
+
+    ``url_checked``: the caller already applied the SSRF policy to ``url`` (once per batch).
+    """
     now = timezone.now()
-    if problem := check_outbound_url(url):
+    if not url_checked and (problem := check_outbound_url(url)):
         return AttemptResult(FAIL, now, error_class="refused_url", error_message=problem)
     if not secrets:
         return AttemptResult(
@@ -386,10 +392,13 @@ def _next_state(delivery: WebhookDelivery, result: AttemptResult, now: datetime)
     return fields
 
 
-def _record(batch: _Batch) -> None:
-    """Write attempts, delivery states, hold counters and health for one batch of outcomes."""
+def _record(batch: _Batch) -> str:
+    """Write attempts, delivery states and hold counters for one batch of outcomes.
+
+    Returns the reason when these outcomes put the integration's deliveries on hold.
+    """
     if not batch.results:
-        return
+        return ""
     now = timezone.now()
     integration = batch.integration
     token_filter = {"claim_token": batch.token} if batch.token else {}
@@ -431,20 +440,7 @@ def _record(batch: _Batch) -> None:
                 next_attempt_at=None,
                 completed_at=now,
             )
-        held_reason = _hold_update(batch, now)
-    failures = [result for _, result in batch.results if not result.succeeded]
-    last_failure = failures[-1] if failures else None
-    health.integration_health_record(
-        integration_id=integration.pk,
-        error_at=last_failure.attempted_at if last_failure else None,
-        error_message=(
-            f"Deliveries held: {held_reason}"
-            if held_reason
-            else f"Webhook delivery failed: {last_failure.summary}"
-            if last_failure
-            else ""
-        ),
-    )
+        return _hold_update(batch, now)
 
 
 def _hold_update(batch: _Batch, now: datetime) -> str:
@@ -507,39 +503,62 @@ def _hold_trip(hold: DeliveryHold, *, reason: str, now: datetime) -> None:
 def _send_all(
     deliveries: Iterable[WebhookDelivery], *, integration: PartnerIntegration, token
 ) -> _Batch:
-    batch = _Batch(integration=integration, token=token)
+    url = integration.webhook_url or ""
+    url_checked = check_outbound_url(url) is None
     secrets = webhook_secrets_valid_now(integration)
-    flush_every = 50
     budget = settings.WEBHOOK_CONNECT_TIMEOUT + settings.WEBHOOK_READ_TIMEOUT
+    flush_every = 100
+    batch = _Batch(integration=integration, token=token)
+    sent: list[tuple[WebhookDelivery, AttemptResult]] = []
+    held_reason = ""
     for delivery in deliveries:
         if token and timezone.now() + timedelta(seconds=budget) > delivery.claimed_until:
             break  # lease nearly over: leave the rest to the next claim
         result = webhook_post(
-            url=integration.webhook_url or "",
+            url=url,
             secrets=secrets,
             msg_id=str(delivery.pk),
-            body=delivery_body(delivery),
+            body=getattr(delivery, "body_text", None) or delivery_body(delivery),
+            url_checked=url_checked,
         )
         batch.results.append((delivery, result))
         if len(batch.results) >= flush_every:
-            _record(batch)
+            held_reason = _record(batch) or held_reason
+            sent += batch.results
             batch = _Batch(integration=integration, token=token)
-    _record(batch)
+    held_reason = _record(batch) or held_reason
+    sent += batch.results
     if token:
         deliveries_release(token=token)  # whatever was not reached goes back to the pool
-    return batch
+    if sent:
+        failures = [result for _, result in sent if not result.succeeded]
+        last_failure = failures[-1] if failures else None
+        health.integration_health_record(
+            integration_id=integration.pk,
+            error_at=last_failure.attempted_at if last_failure else None,
+            error_message=(
+                f"Deliveries held: {held_reason}"
+                if held_reason
+                else f"Webhook delivery failed: {last_failure.summary}"
+                if last_failure
+                else ""
+            ),
+        )
+    return _Batch(integration=integration, token=token, results=sent)
 
 
 def deliveries_send_claimed(*, token) -> int:
     """Send the deliveries claimed under ``token`` (one integration), in order."""
     deliveries = list(
         WebhookDelivery.objects.filter(claim_token=token)
-        .select_related("integration")
+        # The stored JSON as text is the body: no decode and re-encode per delivery.
+        .annotate(body_text=Cast("payload", output_field=TextField()))
+        .defer("payload")
         .order_by("next_attempt_at", "created_at", "sequence")
     )
     if not deliveries:
         return 0
-    integration = deliveries[0].integration
+    integration = PartnerIntegration.objects.get(pk=deliveries[0].integration_id)
     if not integration.is_active or not integration.webhook_url:
         # Kept, not dropped: released to pending once the integration is active again.
         WebhookDelivery.objects.filter(claim_token=token).update(
