@@ -229,6 +229,9 @@ WEBHOOK_CLAIM_LEASE_SECONDS = env.int(
     "WEBHOOK_CLAIM_LEASE_SECONDS",
     default=int(WEBHOOK_CONNECT_TIMEOUT + WEBHOOK_READ_TIMEOUT) + 30,
 )
+# Seconds between two recomputations of an integration's success_rate (errors are recorded
+# at once; the 24-hour aggregate is throttled so busy integrations do not pay it per batch).
+WEBHOOK_HEALTH_REFRESH_SECONDS = env.int("WEBHOOK_HEALTH_REFRESH_SECONDS", default=5)
 # Upper bound in seconds on a partner's Retry-After header.
 WEBHOOK_RETRY_AFTER_MAX = env.int("WEBHOOK_RETRY_AFTER_MAX", default=86400)
 # Seconds to wait for a partner's own API (and its token endpoint).

@@ -20,7 +20,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -501,7 +501,7 @@ def _hold_trip(hold: DeliveryHold, *, reason: str, now: datetime) -> None:
 
 
 def _send_all(
-    deliveries: Iterable[WebhookDelivery], *, integration: PartnerIntegration, token
+    deliveries: list[WebhookDelivery], *, integration: PartnerIntegration, token
 ) -> _Batch:
     url = integration.webhook_url or ""
     url_checked = check_outbound_url(url) is None
@@ -528,7 +528,7 @@ def _send_all(
             batch = _Batch(integration=integration, token=token)
     held_reason = _record(batch) or held_reason
     sent += batch.results
-    if token:
+    if token and len(sent) < len(deliveries):
         deliveries_release(token=token)  # whatever was not reached goes back to the pool
     if sent:
         failures = [result for _, result in sent if not result.succeeded]
@@ -614,6 +614,7 @@ def deliveries_dispatch(
                 return handed_out
             handed_out += len(ids)
     deliveries_release_unheld()
+    health.integrations_health_refresh_recent()
     now = timezone.now()
     due_holds = DeliveryHold.objects.filter(
         Q(state=DeliveryHoldState.HELD, manual_resume_required=False, next_probe_at__lte=now)

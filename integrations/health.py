@@ -3,6 +3,8 @@
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -23,11 +25,44 @@ def integration_success_rate(*, integration_id, now: datetime | None = None) -> 
 
 
 def integration_health_record(
-    *, integration_id, error_at: datetime | None = None, error_message: str = ""
+    *,
+    integration_id,
+    error_at: datetime | None = None,
+    error_message: str = "",
+    force: bool = False,
 ) -> None:
-    """Refresh success_rate and, when an attempt failed, last_error_at / last_error_message."""
-    fields = {"success_rate": integration_success_rate(integration_id=integration_id)}
+    """Refresh success_rate and, when an attempt failed, last_error_at / last_error_message.
+
+    Errors are written at once; the success rate (an aggregate over 24 hours of attempts) is
+    recomputed at most every WEBHOOK_HEALTH_REFRESH_SECONDS per integration, so a busy
+    integration does not pay for it on every batch.
+    """
+    fields: dict = {}
+    interval = settings.WEBHOOK_HEALTH_REFRESH_SECONDS
+    if (
+        force
+        or interval <= 0
+        or cache.add(f"integration-health:{integration_id}", 1, timeout=interval)
+    ):
+        fields["success_rate"] = integration_success_rate(integration_id=integration_id)
     if error_at is not None:
         fields["last_error_at"] = error_at
         fields["last_error_message"] = error_message[:1000]
-    PartnerIntegration.objects.filter(pk=integration_id).update(**fields)
+    if fields:
+        PartnerIntegration.objects.filter(pk=integration_id).update(**fields)
+
+
+def integrations_health_refresh_recent(*, now: datetime | None = None) -> int:
+    """Recompute success_rate of integrations with attempts in the last two refresh intervals,
+    so the rate catches up after a burst (the dispatcher calls this every few seconds)."""
+    since = (now or timezone.now()) - timedelta(
+        seconds=2 * max(settings.WEBHOOK_HEALTH_REFRESH_SECONDS, settings.WEBHOOK_DISPATCH_INTERVAL)
+    )
+    recent = set(
+        DeliveryAttempt.objects.filter(attempted_at__gte=since).values_list(
+            "integration_id", flat=True
+        )
+    )
+    for integration_id in recent:
+        integration_health_record(integration_id=integration_id, force=True)
+    return len(recent)

@@ -186,7 +186,10 @@ class WebhookDelivery(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     integration = models.ForeignKey(
-        PartnerIntegration, on_delete=models.CASCADE, related_name="webhook_deliveries"
+        PartnerIntegration,
+        on_delete=models.CASCADE,
+        related_name="webhook_deliveries",
+        db_index=False,  # webhook_deliveries_integ_idx starts with it
     )
     order = models.ForeignKey(
         "orders.Order",
@@ -196,7 +199,7 @@ class WebhookDelivery(models.Model):
         related_name="webhook_deliveries",
         help_text="Empty for test pings.",
     )
-    event = models.CharField(max_length=40, db_index=True)
+    event = models.CharField(max_length=40)
     sequence = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -251,7 +254,12 @@ class DeliveryAttempt(models.Model):
     delivery = models.ForeignKey(
         WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log"
     )
-    integration = models.ForeignKey(PartnerIntegration, on_delete=models.CASCADE, related_name="+")
+    integration = models.ForeignKey(
+        PartnerIntegration,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,  # webhook_attempts_integ_idx starts with it
+    )
     attempted_at = models.DateTimeField(default=timezone.now)
     duration_ms = models.PositiveIntegerField(default=0)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)

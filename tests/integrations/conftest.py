@@ -18,6 +18,11 @@ def eager_celery():
 
 
 @pytest.fixture(autouse=True)
+def _health_every_time(settings):
+    settings.WEBHOOK_HEALTH_REFRESH_SECONDS = 0  # exact success rates after each batch
+
+
+@pytest.fixture(autouse=True)
 def _fresh_sessions():
     yield
     sessions_close()

@@ -661,3 +661,17 @@ def test_send_test_webhook_pings_the_partner_and_reports_the_answer(
     assert first["payload"]["type"] == "ping"
     assert ok.delivery.state == DeliveryState.SUCCEEDED
     assert failed.delivery.state == DeliveryState.FAILED  # pings are never retried
+
+
+def test_the_success_rate_is_recomputed_at_most_every_refresh_interval(
+    settings, httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_HEALTH_REFRESH_SECONDS = 60
+    serve(httpserver, received, [Response("ok"), Response("boom", status=500)])
+    order = create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    change(order, "approved", django_capture_on_commit_callbacks)
+
+    webhook_integration.refresh_from_db()
+    assert webhook_integration.success_rate == 100  # computed after the first batch only
+    assert webhook_integration.last_error_message == "Webhook delivery failed: HTTP 500"
