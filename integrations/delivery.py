@@ -191,7 +191,10 @@ def deliveries_claim_due(
 
     Safe with several dispatchers: PostgreSQL skips rows another transaction has locked;
     SQLite serialises writers (IMMEDIATE transactions), and the conditional UPDATE (only
-    unclaimed rows, lease as the condition) guards both.
+    unclaimed rows, lease as the condition) guards both. A claim also moves
+    ``next_attempt_at`` to the end of the lease: claimed rows drop out of the due index (no
+    rescanning them claim after claim), and a dead worker's rows are due again when the
+    lease runs out.
     """
     now = now or timezone.now()
     due = (
@@ -209,16 +212,18 @@ def deliveries_claim_due(
         claims = []
         for ids in by_integration.values():
             token = uuid.uuid4()
+            lease = _lease(now)
             WebhookDelivery.objects.filter(id__in=ids).filter(_unclaimed(now)).update(
-                claim_token=token, claimed_until=_lease(now)
+                claim_token=token, claimed_until=lease, next_attempt_at=lease
             )
             claims.append((token, ids))
     return claims
 
 
 def deliveries_release(*, token) -> int:
+    """Give claimed but unsent deliveries back: due again at once."""
     return WebhookDelivery.objects.filter(claim_token=token).update(
-        claim_token=None, claimed_until=None
+        claim_token=None, claimed_until=None, next_attempt_at=timezone.now()
     )
 
 
@@ -581,7 +586,7 @@ def delivery_send(*, delivery_id) -> bool:
             pk=delivery_id, state=DeliveryState.PENDING, next_attempt_at__lte=now
         )
         .filter(_unclaimed(now))
-        .update(claim_token=token, claimed_until=_lease(now))
+        .update(claim_token=token, claimed_until=_lease(now), next_attempt_at=_lease(now))
     )
     return bool(claimed) and deliveries_send_claimed(token=token) > 0
 

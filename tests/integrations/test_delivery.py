@@ -393,7 +393,9 @@ def test_a_delivery_whose_lease_expired_is_claimed_again(webhook_integration):
     outbox.deliveries_claim_due(limit=10)
     assert outbox.deliveries_claim_due(limit=10) == []
 
-    WebhookDelivery.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))
+    expired = timezone.now() - timedelta(seconds=1)  # as if the lease ran out
+    assert WebhookDelivery.objects.get().next_attempt_at > timezone.now()
+    WebhookDelivery.objects.update(claimed_until=expired, next_attempt_at=expired)
 
     assert len(outbox.deliveries_claim_due(limit=10)) == 1
 
