@@ -8,7 +8,9 @@ kept-alive session to the same sink, in the same run.
 Uses DATABASE_URL (default: a throw-away SQLite file under var/; point it at a throw-away
 database too, the worker sends whatever is due there) and CELERY_BROKER_URL (default:
 redis://127.0.0.1:6379/5 when Redis answers, else kombu's filesystem transport).
-BENCH_WORKER_LOGLEVEL=INFO shows each batch task in var/bench_outbound_worker.log.
+BENCH_WORKER_LOGLEVEL=INFO shows each batch task in var/bench_outbound_worker.log;
+BENCH_WORKER_POOL / BENCH_WORKER_CONCURRENCY (default threads / 2: one process whose two
+threads overlap one batch's database writes with another's HTTP) choose the worker pool.
 """
 
 import json
@@ -183,7 +185,9 @@ def main() -> None:
             "chargecars",
             "worker",
             "--pool",
-            "solo",
+            os.environ.get("BENCH_WORKER_POOL", "threads"),
+            "--concurrency",
+            os.environ.get("BENCH_WORKER_CONCURRENCY", "2"),
             "--loglevel",
             os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"),
             "--without-gossip",
@@ -224,7 +228,12 @@ def main() -> None:
 
     engine = django.db.connection.vendor
     broker = os.environ["CELERY_BROKER_URL"].split("://")[0]
-    print(f"outbound webhooks, N={N}, database={engine}, broker={broker}")
+    pool = os.environ.get("BENCH_WORKER_POOL", "threads")
+    concurrency = os.environ.get("BENCH_WORKER_CONCURRENCY", "2")
+    print(
+        f"outbound webhooks, N={N}, database={engine}, broker={broker}, "
+        f"one worker process (--pool {pool} --concurrency {concurrency})"
+    )
     print(f"  floor: signed requests.post loop, plain Session  {floor:8.0f} deliveries/s")
     print(f"  floor: same, Session(trust_env=False) as ours    {strict_floor:8.0f} deliveries/s")
     print(f"  outbox -> 1 Celery worker process:               {ours:8.0f} deliveries/s")
