@@ -666,6 +666,8 @@ def deliveries_drain(*, integration_id, time_budget: float = 60.0) -> bool:
             hold.manual_resume_required or (hold.next_probe_at and hold.next_probe_at > now)
         ):
             return False
+        if not integration.is_active or not integration.webhook_url:
+            return False  # kept held until the integration is usable again
         started = time.monotonic()
         while time.monotonic() - started < time_budget:
             delivery = (

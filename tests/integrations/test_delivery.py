@@ -677,3 +677,39 @@ def test_the_success_rate_is_recomputed_at_most_every_refresh_interval(
     webhook_integration.refresh_from_db()
     assert webhook_integration.success_rate == 100  # computed after the first batch only
     assert webhook_integration.last_error_message == "Webhook delivery failed: HTTP 500"
+
+
+def test_held_deliveries_of_a_deactivated_integration_are_not_drained(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    serve(httpserver, received, [Response("gone", status=410)])
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+    PartnerIntegration.objects.filter(pk=webhook_integration.pk).update(is_active=False)
+    webhook_integration.refresh_from_db()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        outbox.deliveries_resume(integration=webhook_integration)
+    dispatch_now()
+
+    assert len(received.requests) == 1
+    assert WebhookDelivery.objects.get().state == DeliveryState.HELD
+
+
+def test_deliveries_of_an_integration_deactivated_after_commit_are_kept_held(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks, monkeypatch
+):
+    serve(httpserver, received)
+    monkeypatch.setattr("integrations.tasks.webhook_delivery_send.delay", lambda pk: None)
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+    PartnerIntegration.objects.filter(pk=webhook_integration.pk).update(is_active=False)
+
+    dispatch_now()
+    assert WebhookDelivery.objects.get().state == DeliveryState.HELD
+    assert received.requests == []
+
+    PartnerIntegration.objects.filter(pk=webhook_integration.pk).update(is_active=True)
+    dispatch_now()  # released to pending
+    dispatch_now()  # and sent
+
+    assert WebhookDelivery.objects.get().state == DeliveryState.SUCCEEDED
+    assert len(received.requests) == 1
