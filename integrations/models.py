@@ -278,6 +278,8 @@ class DeliveryAttempt(models.Model):
         ordering = ["attempted_at", "id"]
         indexes = [
             models.Index(fields=["integration", "attempted_at"], name="webhook_attempts_integ_idx"),
+            # The dispatcher's "which integrations had attempts lately" (success-rate upkeep).
+            models.Index(fields=["attempted_at"], name="webhook_attempts_time_idx"),
         ]
 
     def __str__(self) -> str:
