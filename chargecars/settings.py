@@ -150,11 +150,17 @@ if CELERY_BROKER_URL == "filesystem://":
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
-    if not DEBUG and env.bool("REQUIRE_EXTERNAL_BROKER", default=False):
+    # Production sets this so a forgotten CELERY_BROKER_URL cannot go unnoticed.
+    if env.bool("REQUIRE_EXTERNAL_BROKER", default=False):
         raise ImproperlyConfigured(
             "CELERY_BROKER_URL is not set but REQUIRE_EXTERNAL_BROKER is on: "
             "set CELERY_BROKER_URL=redis://host:6379/0."
         )
+elif CELERY_BROKER_URL.split("://", 1)[0] not in ("redis", "rediss", "amqp", "amqps"):
+    raise ImproperlyConfigured(
+        f"CELERY_BROKER_URL {CELERY_BROKER_URL!r} is not a broker URL: use "
+        "redis://host:6379/0 (or leave it unset for the embedded file broker)."
+    )
 else:
     # Seconds before Redis hands an unacknowledged task to another worker.
     CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -160,8 +160,13 @@ def validate_credentials(authentication_type: str, credentials) -> None:
             break
     else:
         options = " or ".join("+".join(keys) for keys in alternatives)
-        best = min(alternatives, key=lambda keys: sum(1 for k in keys if not credentials.get(k)))
-        missing = [key for key in best if not str(credentials.get(key) or "").strip()]
+
+        def present(keys):
+            return [key for key in keys if str(credentials.get(key) or "").strip()]
+
+        # Name what is missing from the alternative the operator was evidently filling in.
+        best = max(alternatives, key=lambda keys: (len(present(keys)), -len(keys)))
+        missing = [key for key in best if key not in present(best)]
         raise ValidationError(
             {
                 "api_credentials": (
