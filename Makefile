@@ -27,7 +27,8 @@ run: install .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_example_partners
 	$(PY) manage.py ensure_admin --url http://127.0.0.1:$(PORT)/admin/
-	$(VENV)/bin/honcho --no-prefix start -f Procfile 2>/dev/null || $(VENV)/bin/honcho start -f Procfile
+	@echo "Starting web (http://127.0.0.1:$(PORT)/admin/), worker and beat. Ctrl-C stops all three."
+	$(VENV)/bin/honcho start -f Procfile
 
 test: install-dev .env
 	$(VENV)/bin/ruff check .
