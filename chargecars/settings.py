@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # embedded SQLite database, file broker, file cache
+VAR_DIR.mkdir(exist_ok=True)
 
 env = environ.Env()
 # Real environment variables win over `.env`, so CI and production can override it.
@@ -144,6 +145,8 @@ CELERY_BROKER_URL = env.str(
 )
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "broker"
+    for _folder in ("queue", "processed"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
