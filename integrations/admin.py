@@ -182,8 +182,6 @@ class PartnerIntegrationInline(admin.TabularInline):
     model = PartnerIntegration
     fk_name = "partner_organization"
     extra = 0
-    can_delete = False
-    show_change_link = False
     fields = (
         "integration_link",
         "is_active",
@@ -203,6 +201,9 @@ class PartnerIntegrationInline(admin.TabularInline):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
     @admin.display(description="Integration")

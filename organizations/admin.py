@@ -17,6 +17,9 @@ class OrganizationAdmin(admin.ModelAdmin):
     )
     inlines = (PartnerIntegrationInline,)
 
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else ()
+
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_integration_count=Count("integrations"))
 
