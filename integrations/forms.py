@@ -36,7 +36,7 @@ def credentials_help_text() -> str:
         lines.append(line)
     return format_html(
         "A JSON object. Leave blank to keep the stored credentials; they are never shown "
-        "again, so enter the complete set when you change them.<br>{}",
+        "again, so enter the complete set when you change them ({{}} removes them).<br>{}",
         format_html_join("", "{}<br>", ((line,) for line in lines)),
     )
 
@@ -138,7 +138,8 @@ class PartnerIntegrationAdminForm(forms.ModelForm):
         label="New webhook secret",
         help_text=(
             "Leave blank to keep the current secret (a new integration gets a generated one, "
-            f"shown once after saving). Format: {WEBHOOK_SECRET_PREFIX} + base64."
+            "shown once after saving). A new secret takes effect immediately, so the partner "
+            f"must switch at the same time. Format: {WEBHOOK_SECRET_PREFIX} + base64."
         ),
     )
     webhook_events = forms.MultipleChoiceField(

@@ -106,6 +106,35 @@ class OrderAdminForm(forms.ModelForm):
             )
         return value
 
+    def clean(self):
+        cleaned = super().clean()
+        references = cleaned.get("partner_external_references") or {}
+        integration = cleaned.get("source_integration", self.instance.source_integration)
+        partner_order_id = references.get("partner_order_id")
+        if integration and partner_order_id not in (None, ""):
+            # The database refuses this too; say which order already has it instead.
+            # The constraint compares the id as text, so 123 and "123" are the same id.
+            same_id = Q(partner_external_references__partner_order_id=partner_order_id) | Q(
+                partner_external_references__partner_order_id=str(partner_order_id)
+            )
+            taken = (
+                Order.objects.filter(same_id, source_integration=integration)
+                .exclude(pk=self.instance.pk)
+                .values_list("order_number", flat=True)
+                .first()
+            )
+            if taken:
+                self.add_error(
+                    "partner_external_references",
+                    f"Order {taken} already has partner_order_id {partner_order_id!r} from "
+                    f"{integration.integration_name}: one partner order cannot become two orders.",
+                )
+        if cleaned.get("status_note") and not cleaned.get("change_status_to"):
+            self.add_error(
+                "status_note", "The note is stored with a status change: choose a status too."
+            )
+        return cleaned
+
     def clean_change_status_to(self):
         to_status = self.cleaned_data.get("change_status_to")
         if to_status and to_status not in allowed_next_statuses(self.instance.status):
@@ -364,7 +393,6 @@ class OrderStatusChangeAdmin(admin.ModelAdmin):
     list_filter = ("source", "to_status")
     list_select_related = ("order", "integration", "user")
     search_fields = ("order__order_number",)
-    date_hierarchy = None
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer(*_CHANGE_INTEGRATION_SECRETS)

@@ -193,6 +193,62 @@ def test_partner_references_must_be_a_json_object(admin_client):
     assert "must be a JSON object" in errors
 
 
+def test_a_partner_order_id_already_used_by_another_order_is_refused_on_edit(admin_client):
+    integration = PartnerIntegrationFactory()
+    first = OrderFactory(
+        integration=integration, partner_external_references={"partner_order_id": "P1"}
+    )
+    second = OrderFactory(
+        integration=integration, partner_external_references={"partner_order_id": "P2"}
+    )
+
+    response = admin_client.post(
+        change_url(second),
+        edit_data(second, partner_external_references='{"partner_order_id": "P1"}'),
+    )
+
+    assert response.status_code == 200
+    errors = " ".join(response.context["adminform"].form.errors["partner_external_references"])
+    assert f"Order {first.order_number} already has partner_order_id 'P1'" in errors
+    second.refresh_from_db()
+    assert second.partner_order_id == "P2"
+
+
+def test_a_partner_order_id_already_used_is_refused_when_adding(admin_client):
+    integration = PartnerIntegrationFactory()
+    first = OrderFactory(
+        integration=integration, partner_external_references={"partner_order_id": "P1"}
+    )
+
+    response = admin_client.post(
+        ADD_URL,
+        {
+            "source_integration": str(integration.pk),
+            "partner_external_references": '{"partner_order_id": "P1"}',
+            "customer_name": "Anna de Vries",
+            "installation_country": "NL",
+        },
+    )
+
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert f"Order {first.order_number} already has" in " ".join(
+        form.errors["partner_external_references"]
+    )
+    assert not form.non_field_errors()
+    assert Order.objects.count() == 1
+
+
+def test_a_status_note_without_a_status_change_is_refused(admin_client):
+    order = OrderFactory()
+
+    response = admin_client.post(change_url(order), edit_data(order, status_note="Called customer"))
+
+    assert "choose a status too" in " ".join(
+        response.context["adminform"].form.errors["status_note"]
+    )
+
+
 def test_status_history_inline_is_read_only(admin_client):
     order = OrderFactory()
 
