@@ -132,6 +132,17 @@ class PartnerIntegrationAdmin(admin.ModelAdmin):
         ),
     )
 
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        # A view-only user gets every field read-only, which would display the stored
+        # values: leave the write-only fields out, the masked ones stay.
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in SECRET_FIELDS]})
+            for name, options in fieldsets
+        ]
+
     def get_search_results(self, request, queryset, search_term):
         # Used by the changelist and the autocomplete of other admins; see SECRET_FIELDS.
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)

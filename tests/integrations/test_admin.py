@@ -3,6 +3,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -161,6 +162,23 @@ def test_stored_secrets_never_appear_in_any_rendered_admin_page(admin_client):
         assert VOLVO_CREDENTIALS["client_secret"] not in html, page
         assert integration.webhook_secret not in html, page
         assert integration.webhook_secret.removeprefix("whsec_") not in html, page
+
+
+def test_a_view_only_user_sees_credentials_and_secret_masked_only(client):
+    integration = PartnerIntegrationFactory(
+        authentication_type="bearer_token", api_credentials=VOLVO_CREDENTIALS
+    )
+    viewer = User.objects.create_user("viewer", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_partnerintegration"))
+    client.force_login(viewer)
+
+    response = client.get(change_url(integration))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert VOLVO_CREDENTIALS["client_secret"] not in html
+    assert integration.webhook_secret not in html
+    assert "••••••••" + VOLVO_CREDENTIALS["client_secret"][-4:] in html
 
 
 def test_creating_bearer_token_integration_without_client_secret_names_the_missing_key(
