@@ -144,9 +144,9 @@ class PartnerIntegrationAdminForm(forms.ModelForm):
     )
     webhook_events = forms.MultipleChoiceField(
         required=False,
-        choices=[(event, f"{event} — {text}") for event, text in config.WEBHOOK_EVENTS.items()],
+        choices=[(event, event) for event in config.WEBHOOK_EVENTS],
         widget=forms.CheckboxSelectMultiple,
-        help_text="Events the partner is notified about at webhook_url.",
+        help_text="Order events the partner is notified about at webhook_url.",
     )
     status_mapping = PrettyJSONField(
         required=False,

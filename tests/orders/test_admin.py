@@ -74,6 +74,24 @@ def test_order_add_form_renders_without_status_fields(admin_client):
     assert 'name="status"' not in response.content.decode()
 
 
+def test_order_add_form_finds_the_source_integration_by_name(admin_client):
+    integration = PartnerIntegrationFactory(integration_name="volvo_dealer_api")
+    PartnerIntegrationFactory(integration_name="eneco_api")
+
+    response = admin_client.get(
+        reverse("admin:autocomplete"),
+        {
+            "app_label": "orders",
+            "model_name": "order",
+            "field_name": "source_integration",
+            "term": "volvo",
+        },
+    )
+
+    assert response.status_code == 200
+    assert response.json()["results"] == [{"id": str(integration.pk), "text": "volvo_dealer_api"}]
+
+
 def test_order_change_form_offers_only_the_allowed_next_statuses(admin_client):
     order = OrderFactory()
 
