@@ -130,7 +130,7 @@ def validate_webhook_secret_format(value: str) -> None:
 
 class PartnerIntegrationAdminForm(forms.ModelForm):
     api_credentials = WriteOnlyJSONField(
-        required=False, label="New API credentials", help_text=credentials_help_text
+        required=False, label="New API credentials", help_text=credentials_help_text()
     )
     webhook_secret = WriteOnlySecretField(
         required=False,

@@ -192,7 +192,7 @@ def _change_status_action(to_status: str, description: str, done: str):
                     user=request.user,
                 )
             except ValidationError as exc:
-                failures.append(f"{order.order_number}: {' '.join(exc.messages)}")
+                failures.append(" ".join(exc.messages))  # names the order and why
             else:
                 changed += 1
         if changed:

@@ -341,7 +341,7 @@ def test_bulk_approve_reports_which_orders_changed_and_which_could_not(admin_cli
     html = response.content.decode()
     assert "Approved 2 orders." in html
     assert "1 order not changed" in html
-    assert f"{done.order_number}: Order {done.order_number} is &#x27;cancelled&#x27;" in html
+    assert f"Order {done.order_number} is &#x27;cancelled&#x27; and cannot move" in html
     for order in (first, second):
         change = order.status_history.last()
         assert (change.to_status, change.source, change.user) == ("approved", "staff", admin_user)
