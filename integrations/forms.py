@@ -70,6 +70,21 @@ class WriteOnlyTextarea(forms.Textarea):
         return None
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _refuse_duplicate_keys(pairs):
+    # json.loads keeps the last of two equal keys silently; in a status mapping that hides
+    # a partner status mapped twice.
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
 class PrettyJSONField(forms.JSONField):
     """A JSON textarea shown indented, with an error that says where the JSON is broken."""
 
@@ -81,7 +96,13 @@ class PrettyJSONField(forms.JSONField):
         if isinstance(value, list | dict | int | float | bool):
             return value
         try:
-            return json.loads(value, cls=self.decoder)
+            return json.loads(value, cls=self.decoder, object_pairs_hook=_refuse_duplicate_keys)
+        except _DuplicateKey as exc:
+            raise ValidationError(
+                "The key %(key)r appears twice in one object; each key may appear once.",
+                code="duplicate_key",
+                params={"key": exc.args[0]},
+            ) from None
         except json.JSONDecodeError as exc:
             raise ValidationError(
                 "This is not valid JSON: %(problem)s at line %(line)s, column %(column)s. "

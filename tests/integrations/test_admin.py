@@ -362,6 +362,20 @@ def test_malformed_status_mapping_json_says_where_it_breaks(admin_client):
     assert "chargecars_to_partner" in response.content.decode()
 
 
+def test_a_partner_status_mapped_twice_is_refused_not_silently_collapsed(admin_client):
+    organization = OrganizationFactory()
+    typed = (
+        '{"chargecars_to_partner": {"new": "RECEIVED"}, '
+        '"partner_to_chargecars": {"RECEIVED": "new", "RECEIVED": "approved"}}'
+    )
+
+    response = admin_client.post(ADD_URL, form_data(organization, status_mapping=typed))
+
+    errors = " ".join(field_errors(response, "status_mapping"))
+    assert "The key 'RECEIVED' appears twice" in errors
+    assert not PartnerIntegration.objects.exists()
+
+
 def test_status_mapping_is_shown_pretty_printed_on_the_change_form(admin_client):
     integration = PartnerIntegrationFactory()
 
