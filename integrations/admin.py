@@ -132,6 +132,12 @@ class PartnerIntegrationAdmin(admin.ModelAdmin):
         ),
     )
 
+    def get_readonly_fields(self, request, obj=None):
+        # The name is the partner's path in our API; renaming would break their calls.
+        if obj is not None:
+            return (*self.readonly_fields, "integration_name")
+        return self.readonly_fields
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None or self.has_change_permission(request, obj):

@@ -132,6 +132,13 @@ def validate_status_mapping(value) -> None:
             errors.append(
                 f"chargecars_to_partner: '{ours}' must map to a non-empty partner status."
             )
+    for ours, theirs in value["chargecars_to_partner"].items():
+        back = value["partner_to_chargecars"].get(theirs) if isinstance(theirs, str) else None
+        if back is not None and back != ours:
+            errors.append(
+                f"The directions disagree: '{ours}' is sent as '{theirs}', but '{theirs}' "
+                f"is read back as '{back}'."
+            )
     for theirs, ours in value["partner_to_chargecars"].items():
         if not theirs.strip():
             errors.append("partner_to_chargecars: partner status names cannot be empty.")

@@ -127,4 +127,4 @@ class OrderStatusChange(models.Model):
         verbose_name = "status change"
 
     def __str__(self) -> str:
-        return f"{self.order_id}: {self.from_status or '-'} -> {self.to_status}"
+        return f"{self.from_status or 'created'} → {self.to_status} ({self.get_source_display()})"

@@ -433,3 +433,20 @@ def test_saving_an_integration_without_credentials_warns_that_api_calls_are_refu
 
     assert PartnerIntegration.objects.get().api_credentials is None
     assert "has no API credentials" in response.content.decode()
+
+
+def test_integration_name_cannot_be_renamed_once_partners_use_it_in_urls(admin_client):
+    integration = PartnerIntegrationFactory(integration_name="volvo_dealer_api")
+
+    response = admin_client.post(
+        change_url(integration),
+        edit_data(integration, integration_name="renamed_api", api_version="3.0"),
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    integration.refresh_from_db()
+    assert (integration.integration_name, integration.api_version) == ("volvo_dealer_api", "3.0")
+    assert (
+        'name="integration_name"' not in admin_client.get(change_url(integration)).content.decode()
+    )

@@ -114,3 +114,17 @@ def test_outbound_urls_to_localhost_are_allowed_when_the_setting_allows_it(setti
     settings.PARTNER_ALLOW_PRIVATE_NETWORKS = True
 
     assert check_outbound_url("http://127.0.0.1:8000/hook") is None
+
+
+def test_a_mapping_whose_two_directions_disagree_is_rejected():
+    mapping = {
+        "chargecars_to_partner": {"new": "RECEIVED"},
+        "partner_to_chargecars": {"RECEIVED": "approved"},
+    }
+
+    with pytest.raises(ValidationError) as error:
+        validate_status_mapping(mapping)
+
+    assert "'new' is sent as 'RECEIVED', but 'RECEIVED' is read back as 'approved'" in messages(
+        error.value
+    )
