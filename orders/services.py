@@ -34,8 +34,14 @@ def order_create(
     integration=None,
     user=None,
     note: str = "",
+    inbound_event=None,
     **fields,
 ) -> Order:
+    """Create an order in status ``new`` and its first history row.
+
+    ``inbound_event`` (an InboundEvent, possibly not saved yet: the partner API inserts it
+    at the end of the same transaction) is linked from the history row.
+    """
     order = Order(
         order_number=order_number_next(),
         status=OrderStatus.NEW,
@@ -52,6 +58,7 @@ def order_create(
         integration=integration,
         user=user,
         note=note,
+        inbound_event_id=inbound_event.pk if inbound_event is not None else None,
     )
     order_status_changed.send(sender=Order, order=order, change=change)
     return order
@@ -66,18 +73,24 @@ def order_change_status(
     integration=None,
     user=None,
     note: str = "",
+    inbound_event=None,
+    order_is_locked: bool = False,
+    also_update_fields: tuple[str, ...] = (),
 ) -> OrderStatusChange:
     """Move ``order`` to ``to_status`` if the transition is allowed, recording history.
 
     The row is locked for the transaction, so concurrent changes of one order are
-    applied one after the other against the latest status.
+    applied one after the other against the latest status. A caller that already
+    holds the lock (``select_for_update`` in the same transaction) passes
+    ``order_is_locked=True`` to skip the second read, and may name fields it changed
+    on that row in ``also_update_fields`` to save them in the same UPDATE.
     """
     if to_status not in OrderStatus.values:
         raise ValidationError(
             f"'{to_status}' is not a ChargeCars status ({', '.join(OrderStatus.values)}).",
             code="unknown_status",
         )
-    locked = Order.objects.select_for_update().get(pk=order.pk)
+    locked = order if order_is_locked else Order.objects.select_for_update().get(pk=order.pk)
     if to_status not in allowed_next_statuses(locked.status):
         raise InvalidTransition(order=locked, to_status=to_status)
     change = OrderStatusChange.objects.create(
@@ -88,9 +101,10 @@ def order_change_status(
         integration=integration,
         user=user,
         note=note,
+        inbound_event_id=inbound_event.pk if inbound_event is not None else None,
     )
     locked.status = to_status
-    locked.save(update_fields=["status", "updated_at"])
+    locked.save(update_fields=["status", "updated_at", *also_update_fields])
     order.status, order.updated_at = locked.status, locked.updated_at
     order_status_changed.send(sender=Order, order=locked, change=change)
     return change
