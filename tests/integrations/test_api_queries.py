@@ -42,7 +42,9 @@ def test_create_status_and_read_cost_a_fixed_number_of_queries(partner, django_a
 
 def test_a_replayed_webhook_id_costs_a_fixed_number_of_queries(partner):
     partner.create(order_payload(partner_order_id="C-1"), msg_id="m1")
-    first, _ = queries_of(lambda: partner.create(order_payload(partner_order_id="C-1"), msg_id="m1"))
+    first, _ = queries_of(
+        lambda: partner.create(order_payload(partner_order_id="C-1"), msg_id="m1")
+    )
     partner.create(order_payload(partner_order_id="C-2"), msg_id="m2")
 
     second, response = queries_of(
