@@ -9,6 +9,7 @@ did and is answered with the first response instead.
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from django.utils import timezone
 from integrations.api.errors import ProblemError, validation_problem
 from integrations.api.serializers import (
     ORDER_FIELDS,
+    PARTNER_ORDER_ID_PATTERN,
     REFERENCE_FIELDS,
     OrderCreateRequestSerializer,
     StatusUpdateRequestSerializer,
@@ -33,6 +35,8 @@ from orders.models import Order, StatusChangeSource
 from orders.services import InvalidTransition, order_change_status, order_create
 
 logger = logging.getLogger(__name__)
+
+PARTNER_ORDER_ID_RE = re.compile(PARTNER_ORDER_ID_PATTERN)
 
 Outcome = InboundEvent.Outcome
 Action = InboundEvent.Action
@@ -68,6 +72,22 @@ class Result:
     order: Order | None = None
 
 
+def _text(value: str, limit: int | None = None) -> str:
+    """Text safe to store: PostgreSQL refuses NUL characters in text and jsonb."""
+    value = value[:limit] if limit else value
+    return value.replace("\x00", "\ufffd")
+
+
+def _json_safe(value):
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {_text(str(k)): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def headers_sanitised(headers) -> dict[str, str]:
     """Request headers fit for the audit log: no credentials, signatures summarised."""
     clean = {}
@@ -77,25 +97,25 @@ def headers_sanitised(headers) -> dict[str, str]:
             continue
         if lower == "webhook-signature":
             value = f"<{len(value.split(' '))} signature(s), not stored>"
-        clean[lower] = value[:500]
+        clean[_text(lower)] = _text(value, 500)
     return clean
 
 
 def _event_for(request: InboundRequest, **fields) -> InboundEvent:
     cap = settings.PARTNER_API_EVENT_BODY_CAP
-    body = request.body[:cap].decode("utf-8", errors="replace")
+    body = _text(request.body[:cap].decode("utf-8", errors="replace"))
     return InboundEvent(
         integration=request.integration,
         action=request.action,
-        webhook_id=request.webhook_id,
+        webhook_id=_text(request.webhook_id),
         received_at=request.received_at,
         remote_addr=request.remote_addr,
-        method=request.method,
-        path=request.path[:500],
+        method=_text(request.method, 10),
+        path=_text(request.path, 500),
         headers=request.headers,
         body=body,
         body_truncated=len(request.body) > cap,
-        partner_order_id=request.partner_order_id[:100],
+        partner_order_id=_text(request.partner_order_id, 100),
         **fields,
     )
 
@@ -103,8 +123,8 @@ def _event_for(request: InboundRequest, **fields) -> InboundEvent:
 def _fill_from_problem(event: InboundEvent, problem: ProblemError) -> None:
     event.outcome = Outcome.REJECTED
     event.response_status = problem.status
-    event.response_body = problem.as_dict()
-    event.error = problem.detail[:2000]
+    event.response_body = _json_safe(problem.as_dict())
+    event.error = _text(problem.detail, 2000)
 
 
 @transaction.atomic
@@ -245,6 +265,8 @@ def order_for_partner(
     *, integration: PartnerIntegration, partner_order_id: str, lock: bool = False
 ) -> Order | None:
     """The integration's order with this partner order id (uses the expression index)."""
+    if not PARTNER_ORDER_ID_RE.match(partner_order_id):
+        return None  # creation refuses such ids, so no order has one
     # Exact(KT(...)) compiles to the indexed expression (->> on PostgreSQL); the usual
     # JSON key lookup would compare jsonb values and miss the index.
     orders = Order.objects.filter(

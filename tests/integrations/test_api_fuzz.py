@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.core import NotSet
@@ -22,8 +24,8 @@ from schemathesis.specs.openapi.checks import (
 from standardwebhooks.webhooks import Webhook
 
 from chargecars.wsgi import application
+from integrations.inbound import partner_order_create
 from tests.factories import PartnerIntegrationFactory
-from tests.integrations.conftest import PartnerClient, order_payload
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 
@@ -37,10 +39,25 @@ EXISTING_ORDER = "FUZZ-ORDER-1"
 
 
 @pytest.fixture
-def fuzz_integration(db, client, settings):
+def keep_test_connection():
+    """Calling the WSGI app directly fires request signals that would close the test's
+    connection in the middle of its transaction; Django's test client avoids the same."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def fuzz_integration(db, settings, keep_test_connection):
     settings.PARTNER_API_RATE_LIMIT = "0"
     integration = PartnerIntegrationFactory(integration_name="fuzz_partner")
-    PartnerClient(client, integration).create(order_payload(partner_order_id=EXISTING_ORDER))
+    # Not through the test client: it reconnects the signal handlers after each request.
+    partner_order_create(
+        integration=integration,
+        data={"partner_order_id": EXISTING_ORDER, "customer_name": "Fuzz Customer"},
+    )
     return integration
 
 

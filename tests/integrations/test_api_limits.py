@@ -102,3 +102,18 @@ def test_a_wrong_method_answers_problem_json_405(partner):
     assert response.status_code == 405
     assert response["Content-Type"] == "application/problem+json"
     assert "POST" in response["Allow"]
+
+
+def test_a_nul_character_in_the_url_answers_404_not_a_server_error(partner):
+    response = partner.get("A%00B")
+
+    assert response.status_code == 404
+    assert "\x00" not in InboundEvent.objects.get().path
+
+
+def test_a_nul_character_in_a_field_name_answers_422_and_is_stored_safely(partner):
+    response = partner.create(order_payload(**{"bad\x00key": "x"}))
+
+    assert response.status_code == 422
+    event = InboundEvent.objects.get()
+    assert "\x00" not in str(event.response_body)
