@@ -241,6 +241,10 @@ PARTNER_API_MAX_BODY_BYTES = env.int("PARTNER_API_MAX_BODY_BYTES", default=256 *
 PARTNER_API_RATE_LIMIT = env.str("PARTNER_API_RATE_LIMIT", default="600/minute")
 # Bytes of each request body kept in the inbound event log.
 PARTNER_API_EVENT_BODY_CAP = env.int("PARTNER_API_EVENT_BODY_CAP", default=64 * 1024)
+# Seconds each web process keeps an integration (secret, mapping, active flag) in memory
+# between database reads; 0 reads it on every request. Saving it in the admin clears the
+# saving process's copy at once; other processes follow within this many seconds.
+PARTNER_API_INTEGRATION_CACHE_SECONDS = env.int("PARTNER_API_INTEGRATION_CACHE_SECONDS", default=5)
 # How long a rotated-out webhook secret stays valid, in seconds (default 24 h).
 WEBHOOK_SECRET_GRACE_PERIOD = timedelta(
     seconds=env.int("WEBHOOK_SECRET_GRACE_PERIOD", default=24 * 3600)

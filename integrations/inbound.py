@@ -10,6 +10,8 @@ did and is answered with the first response instead.
 import json
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models.fields.json import KT
 from django.db.models.lookups import Exact
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from integrations.api.errors import ProblemError, validation_problem
@@ -30,7 +33,7 @@ from integrations.api.serializers import (
     StatusUpdateRequestSerializer,
     order_representation,
 )
-from integrations.models import InboundEvent, PartnerIntegration
+from integrations.models import InboundEvent, PartnerIntegration, RetiredWebhookSecret
 from orders.models import Order, StatusChangeSource
 from orders.services import InvalidTransition, order_change_status, order_create
 
@@ -180,21 +183,27 @@ def inbound_request_process(
     event = _event_for(
         request, kind=kind, original=original, signature_verdict=InboundEvent.Verdict.VALID
     )
-    try:
-        with transaction.atomic():
-            result = handler(request=request, event=event)
-            event.outcome, event.response_status = result.outcome, result.status
-            event.response_body, event.order = result.body, result.order
-            event.save(force_insert=True)
-        return event
-    except ProblemError as problem:
-        _fill_from_problem(event, problem)
-    except IntegrityError:
-        # The event insert lost to an earlier or concurrent request with this webhook-id;
-        # everything this attempt did has been rolled back with it.
-        if kind == InboundEvent.Kind.REQUEST and (found := _original_for(request)):
-            return _record_duplicate(request, found)
-        raise
+    for attempt in (1, 2):
+        try:
+            # Any error rolls this whole transaction back, so the services skip their
+            # savepoints (two round trips each on the hot path).
+            with transaction.atomic():
+                result = handler(request=request, event=event, retry=attempt > 1)
+                event.outcome, event.response_status = result.outcome, result.status
+                event.response_body, event.order = result.body, result.order
+                event.save(force_insert=True)
+            return event
+        except ProblemError as problem:
+            _fill_from_problem(event, problem)
+            break
+        except IntegrityError:
+            # Either the event insert lost to an earlier or concurrent request with this
+            # webhook-id, or the order insert lost to a concurrent create of the same
+            # partner order. Everything this attempt did has been rolled back.
+            if kind == InboundEvent.Kind.REQUEST and (found := _original_for(request)):
+                return _record_duplicate(request, found)
+            if attempt == 2:
+                raise
     # Refused input is stored (and idempotent) too, in its own transaction.
     try:
         with transaction.atomic():
@@ -233,6 +242,43 @@ def inbound_event_reprocess(*, event: InboundEvent) -> InboundEvent:
     )
 
 
+# --- Integration lookup ------------------------------------------------------------------------
+
+# integration_name -> (expires at, integration): saves a query per request. Saving an
+# integration or retiring a secret clears it in this process; other processes see the
+# change within PARTNER_API_INTEGRATION_CACHE_SECONDS, and a signature that does not match
+# the cached secrets is always checked again against the database.
+_integration_cache: dict[str, tuple[float, PartnerIntegration]] = {}
+
+
+def integration_for_api(name: str, *, fresh: bool = False) -> PartnerIntegration | None:
+    ttl = settings.PARTNER_API_INTEGRATION_CACHE_SECONDS
+    now = time.monotonic()
+    if ttl and not fresh and (hit := _integration_cache.get(name)) and hit[0] > now:
+        return hit[1]
+    integration = (
+        PartnerIntegration.objects.only(
+            "id", "integration_name", "is_active", "webhook_secret", "status_mapping"
+        )
+        .filter(integration_name=name)
+        .first()
+    )
+    if ttl and integration is not None:
+        _integration_cache[name] = (now + ttl, integration)
+    else:
+        _integration_cache.pop(name, None)
+    return integration
+
+
+def integration_cache_clear(**kwargs) -> None:
+    _integration_cache.clear()
+
+
+post_save.connect(integration_cache_clear, sender=PartnerIntegration)
+post_delete.connect(integration_cache_clear, sender=PartnerIntegration)
+post_save.connect(integration_cache_clear, sender=RetiredWebhookSecret)
+
+
 # --- Parsing ----------------------------------------------------------------------------------
 
 
@@ -254,8 +300,21 @@ def _json_object(request: InboundRequest) -> dict:
     return data
 
 
+_serializers = threading.local()
+
+
 def _validated(serializer_class, data: dict) -> dict:
-    serializer = serializer_class(data=data)
+    """Validate with a serializer instance reused per thread.
+
+    DRF deep-copies every declared field for each new serializer instance, which was the
+    largest CPU cost of a request; validation itself keeps no state between calls.
+    """
+    serializer = _serializers.__dict__.get(serializer_class)
+    if serializer is None:
+        serializer = _serializers.__dict__[serializer_class] = serializer_class()
+    for attribute in ("_validated_data", "_errors", "_data"):
+        serializer.__dict__.pop(attribute, None)
+    serializer.initial_data = data
     if not serializer.is_valid():
         raise validation_problem(serializer.errors)
     return serializer.validated_data
@@ -288,13 +347,26 @@ def _not_found(partner_order_id: str) -> ProblemError:
 
 
 def partner_order_create(
-    *, integration: PartnerIntegration, data: dict, inbound_event: InboundEvent | None = None
+    *,
+    integration: PartnerIntegration,
+    data: dict,
+    inbound_event: InboundEvent | None = None,
+    savepoint: bool = True,
+    existing_first: bool = False,
 ) -> tuple[Order, bool]:
     """createOrderFromPartner: a new order in status ``new``, or the existing one.
 
     Returns (order, created). The (integration, partner_order_id) constraint decides
-    between concurrent creates; the loser returns the winner's order.
+    between concurrent creates. With ``savepoint`` (the default) the loser returns the
+    winner's order; without it the IntegrityError propagates and the caller retries in
+    a new transaction with ``existing_first=True``, which looks the order up first.
     """
+    if existing_first and (
+        existing := order_for_partner(
+            integration=integration, partner_order_id=data["partner_order_id"]
+        )
+    ):
+        return existing, False
     received = inbound_event.received_at if inbound_event else timezone.now()
     references = {"partner_order_id": data["partner_order_id"]}
     references.update({key: data[key] for key in REFERENCE_FIELDS if data.get(key)})
@@ -308,9 +380,12 @@ def partner_order_create(
             inbound_event=inbound_event,
             note="Created by the partner API.",
             partner_external_references=references,
+            savepoint=savepoint,
             **fields,
         )
     except IntegrityError:
+        if not savepoint:
+            raise
         existing = order_for_partner(
             integration=integration, partner_order_id=data["partner_order_id"]
         )
@@ -320,12 +395,16 @@ def partner_order_create(
     return order, True
 
 
-def _handle_order_create(*, request: InboundRequest, event: InboundEvent) -> Result:
+def _handle_order_create(*, request: InboundRequest, event: InboundEvent, retry: bool) -> Result:
     data = _validated(OrderCreateRequestSerializer, _json_object(request))
     event.partner_order_id = data["partner_order_id"]
     try:
         order, created = partner_order_create(
-            integration=request.integration, data=data, inbound_event=event
+            integration=request.integration,
+            data=data,
+            inbound_event=event,
+            savepoint=False,
+            existing_first=retry,
         )
     except ValidationError as exc:
         raise validation_problem(
@@ -350,6 +429,7 @@ def partner_status_update(
     occurred_at: datetime,
     note: str = "",
     inbound_event: InboundEvent | None = None,
+    savepoint: bool = True,
 ) -> tuple[Order, bool]:
     """processPartnerStatusUpdate: apply a status in the partner's vocabulary.
 
@@ -396,6 +476,7 @@ def partner_status_update(
             inbound_event=inbound_event,
             order_is_locked=True,
             also_update_fields=("partner_status_occurred_at", "partner_external_references"),
+            savepoint=savepoint,
         )
     except InvalidTransition as exc:
         theirs = integration.partner_status_for
@@ -411,7 +492,7 @@ def partner_status_update(
     return order, True
 
 
-def _handle_status_update(*, request: InboundRequest, event: InboundEvent) -> Result:
+def _handle_status_update(*, request: InboundRequest, event: InboundEvent, retry: bool) -> Result:
     data = _validated(StatusUpdateRequestSerializer, _json_object(request))
     order, applied = partner_status_update(
         integration=request.integration,
@@ -420,6 +501,7 @@ def _handle_status_update(*, request: InboundRequest, event: InboundEvent) -> Re
         occurred_at=data["occurred_at"],
         note=data.get("note", ""),
         inbound_event=event,
+        savepoint=False,
     )
     if applied:
         detail = f"Status {data['status']} applied."
@@ -441,7 +523,7 @@ def _handle_status_update(*, request: InboundRequest, event: InboundEvent) -> Re
     )
 
 
-def _handle_order_read(*, request: InboundRequest, event: InboundEvent) -> Result:
+def _handle_order_read(*, request: InboundRequest, event: InboundEvent, retry: bool) -> Result:
     order = order_for_partner(
         integration=request.integration, partner_order_id=request.partner_order_id
     )

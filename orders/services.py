@@ -27,7 +27,6 @@ def order_number_next() -> str:
     return f"CC-{timezone.now().year}-{sequence.pk:06d}"
 
 
-@transaction.atomic
 def order_create(
     *,
     source: str,
@@ -35,13 +34,28 @@ def order_create(
     user=None,
     note: str = "",
     inbound_event=None,
+    savepoint: bool = True,
     **fields,
 ) -> Order:
     """Create an order in status ``new`` and its first history row.
 
     ``inbound_event`` (an InboundEvent, possibly not saved yet: the partner API inserts it
-    at the end of the same transaction) is linked from the history row.
+    at the end of the same transaction) is linked from the history row. A caller whose
+    own transaction is rolled back as a whole on any error may pass ``savepoint=False``
+    to save the savepoint's two database round trips.
     """
+    with transaction.atomic(savepoint=savepoint):
+        return _order_create(
+            source=source,
+            integration=integration,
+            user=user,
+            note=note,
+            inbound_event=inbound_event,
+            **fields,
+        )
+
+
+def _order_create(*, source, integration, user, note, inbound_event, **fields) -> Order:
     order = Order(
         order_number=order_number_next(),
         status=OrderStatus.NEW,
@@ -68,7 +82,6 @@ def order_create(
     return order
 
 
-@transaction.atomic
 def order_change_status(
     *,
     order: Order,
@@ -80,6 +93,7 @@ def order_change_status(
     inbound_event=None,
     order_is_locked: bool = False,
     also_update_fields: tuple[str, ...] = (),
+    savepoint: bool = True,
 ) -> OrderStatusChange:
     """Move ``order`` to ``to_status`` if the transition is allowed, recording history.
 
@@ -87,8 +101,35 @@ def order_change_status(
     applied one after the other against the latest status. A caller that already
     holds the lock (``select_for_update`` in the same transaction) passes
     ``order_is_locked=True`` to skip the second read, and may name fields it changed
-    on that row in ``also_update_fields`` to save them in the same UPDATE.
+    on that row in ``also_update_fields`` to save them in the same UPDATE. ``savepoint``
+    as for ``order_create``.
     """
+    with transaction.atomic(savepoint=savepoint):
+        return _order_change_status(
+            order=order,
+            to_status=to_status,
+            source=source,
+            integration=integration,
+            user=user,
+            note=note,
+            inbound_event=inbound_event,
+            order_is_locked=order_is_locked,
+            also_update_fields=also_update_fields,
+        )
+
+
+def _order_change_status(
+    *,
+    order,
+    to_status,
+    source,
+    integration,
+    user,
+    note,
+    inbound_event,
+    order_is_locked,
+    also_update_fields,
+) -> OrderStatusChange:
     if to_status not in OrderStatus.values:
         raise ValidationError(
             f"'{to_status}' is not a ChargeCars status ({', '.join(OrderStatus.values)}).",

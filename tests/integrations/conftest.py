@@ -71,6 +71,15 @@ class PartnerClient:
         )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_integration_cache():
+    from integrations.inbound import integration_cache_clear
+
+    integration_cache_clear()
+    yield
+    integration_cache_clear()
+
+
 @pytest.fixture
 def integration(db):
     return PartnerIntegrationFactory(integration_name="volvo_dealer_api")
