@@ -212,7 +212,10 @@ class InboundEvent(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     integration = models.ForeignKey(
-        PartnerIntegration, on_delete=models.CASCADE, related_name="inbound_events"
+        PartnerIntegration,
+        on_delete=models.CASCADE,
+        related_name="inbound_events",
+        db_index=False,  # the (integration, received_at) index serves these lookups
     )
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.REQUEST)
     original = models.ForeignKey(

@@ -33,11 +33,17 @@ def rate_parse(value: str) -> Rate | None:
     return Rate(limit=int(limit), period=int(multiple or 1) * _PERIODS[unit])
 
 
+_redis_clients: dict[int, object] = {}
+
+
 def _incr(key: str, timeout: int) -> int:
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         redis_key = backend.make_and_validate_key(key)
-        client = backend._cache.get_client(redis_key, write=True)
+        client = _redis_clients.get(id(backend))
+        if client is None:
+            # Django builds a new client object per call; reuse one (same pool).
+            client = _redis_clients[id(backend)] = backend._cache.get_client(redis_key, write=True)
         count = client.incr(redis_key)  # one round trip on the hot path
         if count == 1:
             client.expire(redis_key, timeout)
