@@ -212,7 +212,6 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # RFC 9457 problem+json for every error under /api/.
     "EXCEPTION_HANDLER": "integrations.api.errors.problem_exception_handler",
-    "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ChargeCars partner API",

@@ -3,6 +3,7 @@
 import json
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -105,7 +106,10 @@ class PartnerAPIView(APIView):
         )
         if declared > limit:
             self._refuse(received, Verdict.NOT_CHECKED, Outcome.TOO_LARGE, too_large)
-        body = django_request.body
+        try:
+            body = django_request.body
+        except RequestDataTooBig:  # DATA_UPLOAD_MAX_MEMORY_SIZE, if set below our limit
+            self._refuse(received, Verdict.NOT_CHECKED, Outcome.TOO_LARGE, too_large)
         if len(body) > limit:
             self._refuse(received, Verdict.NOT_CHECKED, Outcome.TOO_LARGE, too_large)
         received.body = body

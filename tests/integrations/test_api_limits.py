@@ -117,3 +117,11 @@ def test_a_nul_character_in_a_field_name_answers_422_and_is_stored_safely(partne
     assert response.status_code == 422
     event = InboundEvent.objects.get()
     assert "\x00" not in str(event.response_body)
+
+
+def test_djangos_own_upload_limit_also_answers_413(partner, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+
+    response = partner.create(order_payload(notes="x" * 200))
+
+    assert response.status_code == 413
