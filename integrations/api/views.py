@@ -1,6 +1,7 @@
 """The partner API: thin views. Verify the request, call one service, shape the answer."""
 
 import json
+from typing import NoReturn
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -65,7 +66,7 @@ class PartnerAPIView(APIView):
     content_negotiation_class = IgnoreAccept
     action: str = ""
 
-    def _refuse(self, request, verdict: str, outcome: str, problem: ProblemError):
+    def _refuse(self, request, verdict: str, outcome: str, problem: ProblemError) -> NoReturn:
         inbound.inbound_event_record_refusal(
             request=request, verdict=verdict, outcome=outcome, problem=problem
         )
