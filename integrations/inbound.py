@@ -256,12 +256,9 @@ def integration_for_api(name: str, *, fresh: bool = False) -> PartnerIntegration
     now = time.monotonic()
     if ttl and not fresh and (hit := _integration_cache.get(name)) and hit[0] > now:
         return hit[1]
+    # The partner's API credentials are not needed to answer it: not decrypted here.
     integration = (
-        PartnerIntegration.objects.only(
-            "id", "integration_name", "is_active", "webhook_secret", "status_mapping"
-        )
-        .filter(integration_name=name)
-        .first()
+        PartnerIntegration.objects.defer("api_credentials").filter(integration_name=name).first()
     )
     if ttl and integration is not None:
         _integration_cache[name] = (now + ttl, integration)
