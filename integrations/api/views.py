@@ -205,6 +205,25 @@ SIGNATURE_PARAMETERS = [
 ]
 
 
+RESPONSE_HEADERS = [
+    OpenApiParameter(
+        "Retry-After",
+        OpenApiTypes.INT,
+        OpenApiParameter.HEADER,
+        response=[429],
+        description="Seconds to wait before retrying.",
+    ),
+    OpenApiParameter(
+        "Idempotent-Replayed",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[200, 201, 400, 404, 409, 422],
+        description="`true` when this is the stored answer to an earlier request with the "
+        "same webhook-id.",
+    ),
+]
+
+
 def _problem(description: str) -> OpenApiResponse:
     return OpenApiResponse(ProblemSerializer, description=description)
 
@@ -233,7 +252,7 @@ class OrderCreateView(PartnerAPIView):
         description="Creates an order in status `new`. The same `partner_order_id` again "
         "answers 200 with the existing order and creates nothing.",
         tags=DOC_TAGS,
-        parameters=SIGNATURE_PARAMETERS,
+        parameters=SIGNATURE_PARAMETERS + RESPONSE_HEADERS,
         request=OrderCreateRequestSerializer,
         responses={
             201: OpenApiResponse(PartnerOrderSerializer, description="Created."),
@@ -274,7 +293,7 @@ class StatusUpdateView(PartnerAPIView):
         description="`status` is in your vocabulary (status_mapping). An update older than "
         "the last one applied is recorded and ignored (200, `applied: false`).",
         tags=DOC_TAGS,
-        parameters=SIGNATURE_PARAMETERS,
+        parameters=SIGNATURE_PARAMETERS + RESPONSE_HEADERS,
         request=StatusUpdateRequestSerializer,
         responses={
             200: StatusUpdateResponseSerializer,
@@ -297,7 +316,7 @@ class OrderDetailView(PartnerAPIView):
         description="The order as you see it: your status vocabulary and your references. "
         "Sign it like any request, over an empty body.",
         tags=DOC_TAGS,
-        parameters=SIGNATURE_PARAMETERS,
+        parameters=SIGNATURE_PARAMETERS + RESPONSE_HEADERS,
         responses={200: PartnerOrderSerializer, **COMMON_ERRORS},
     )
     def get(self, request, integration_name: str, partner_order_id: str):
