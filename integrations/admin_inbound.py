@@ -76,7 +76,6 @@ class InboundEventAdmin(admin.ModelAdmin):
     )
     search_fields = ("=partner_order_id", "=webhook_id")
     list_select_related = ("integration", "order")
-    date_hierarchy = "received_at"
     ordering = ("-received_at",)
     actions = ["reprocess"]
     fieldsets = (
