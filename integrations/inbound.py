@@ -143,12 +143,16 @@ def inbound_event_record_refusal(
 
 
 def _original_for(request: InboundRequest) -> InboundEvent | None:
-    return InboundEvent.objects.filter(
-        integration=request.integration,
-        webhook_id=request.webhook_id,
-        kind=InboundEvent.Kind.REQUEST,
-        signature_verdict=InboundEvent.Verdict.VALID,
-    ).first()
+    return (
+        InboundEvent.objects.filter(
+            integration=request.integration,
+            webhook_id=request.webhook_id,
+            kind=InboundEvent.Kind.REQUEST,
+            signature_verdict=InboundEvent.Verdict.VALID,
+        )
+        .exclude(outcome=Outcome.RATE_LIMITED)
+        .first()
+    )
 
 
 def _record_duplicate(request: InboundRequest, original: InboundEvent) -> InboundEvent:

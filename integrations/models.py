@@ -250,9 +250,12 @@ class InboundEvent(models.Model):
         constraints = [
             # Idempotency: one verified original per webhook-id and integration. Unsigned
             # junk cannot claim a webhook-id, so it cannot block the partner's real request.
+            # A rate-limited request was not answered, so it does not claim its id either:
+            # the partner retries it with the same webhook-id.
             models.UniqueConstraint(
                 fields=["integration", "webhook_id"],
-                condition=models.Q(kind="request", signature_verdict="valid"),
+                condition=models.Q(kind="request", signature_verdict="valid")
+                & ~models.Q(outcome="rate_limited"),
                 name="inbound_events_unique_webhook_id",
             ),
         ]

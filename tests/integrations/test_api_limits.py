@@ -125,3 +125,26 @@ def test_djangos_own_upload_limit_also_answers_413(partner, settings):
     response = partner.create(order_payload(notes="x" * 200))
 
     assert response.status_code == 413
+
+
+def test_a_rate_limited_request_can_be_retried_with_the_same_webhook_id(partner, settings):
+    settings.PARTNER_API_RATE_LIMIT = "1/minute"
+    partner.get("X-1")
+    assert partner.create(order_payload(), msg_id="msg_retry").status_code == 429
+    settings.PARTNER_API_RATE_LIMIT = "0"
+
+    response = partner.create(order_payload(), msg_id="msg_retry")
+
+    assert response.status_code == 201
+    assert Order.objects.count() == 1
+
+
+def test_repeating_an_answered_request_while_rate_limited_answers_429(partner, settings):
+    partner.create(order_payload(), msg_id="msg_1")
+    settings.PARTNER_API_RATE_LIMIT = "1/minute"
+    partner.get("X-1")
+
+    response = partner.create(order_payload(), msg_id="msg_1")
+
+    assert response.status_code == 429
+    assert partner.create(order_payload(), msg_id="msg_1").status_code == 429
