@@ -43,5 +43,14 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Schema-based fuzzing of the partner API (also part of `make test`).
+fuzz: install-dev .env
+	$(PY) -m pytest tests/integrations/test_api_fuzz.py -p no:randomly
+
+# Partner API under gunicorn (2 workers) + PostgreSQL against a bare Django floor view.
+# BENCH_DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/bench (recreated).
+bench: install-dev .env
+	$(PY) bench/api_bench.py
+
 clean:
 	rm -rf var

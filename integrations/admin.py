@@ -230,3 +230,7 @@ class PartnerIntegrationInline(admin.TabularInline):
             reverse("admin:integrations_partnerintegration_change", args=[obj.pk]),
             obj.integration_name,
         )
+
+
+# Inbound events, re-processing and secret rotation attach to the admin registered above.
+from integrations import admin_inbound  # noqa: E402, F401
