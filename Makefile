@@ -27,7 +27,8 @@ run: install .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_example_partners
 	$(PY) manage.py ensure_admin --url http://127.0.0.1:$(PORT)/admin/
-	$(VENV)/bin/honcho --no-prefix start -f Procfile 2>/dev/null || $(VENV)/bin/honcho start -f Procfile
+	@echo "Starting web (http://127.0.0.1:$(PORT)/admin/), worker and beat. Ctrl-C stops all three."
+	$(VENV)/bin/honcho start -f Procfile
 
 test: install-dev .env
 	$(VENV)/bin/ruff check .
@@ -41,6 +42,15 @@ lint: install-dev
 format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Schema-based fuzzing of the partner API (also part of `make test`).
+fuzz: install-dev .env
+	$(PY) -m pytest tests/integrations/test_api_fuzz.py -p no:randomly
+
+# Partner API under gunicorn (2 workers) + PostgreSQL against a bare Django floor view.
+# BENCH_DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/bench (recreated).
+bench: install-dev .env
+	$(PY) bench/api_bench.py
 
 clean:
 	rm -rf var

@@ -4,6 +4,7 @@ Every value has a safe development default except the two secrets, which `make r
 writes into `.env` for you. `.env.example` documents each variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -12,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # embedded SQLite database, file broker, file cache
+VAR_DIR.mkdir(exist_ok=True)
 
 env = environ.Env()
 # Real environment variables win over `.env`, so CI and production can override it.
@@ -144,17 +146,25 @@ CELERY_BROKER_URL = env.str(
 )
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "broker"
+    for _folder in ("queue", "processed"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
-    if not DEBUG and env.bool("REQUIRE_EXTERNAL_BROKER", default=False):
+    # Production sets this so a forgotten CELERY_BROKER_URL cannot go unnoticed.
+    if env.bool("REQUIRE_EXTERNAL_BROKER", default=False):
         raise ImproperlyConfigured(
             "CELERY_BROKER_URL is not set but REQUIRE_EXTERNAL_BROKER is on: "
             "set CELERY_BROKER_URL=redis://host:6379/0."
         )
+elif CELERY_BROKER_URL.split("://", 1)[0] not in ("redis", "rediss", "amqp", "amqps"):
+    raise ImproperlyConfigured(
+        f"CELERY_BROKER_URL {CELERY_BROKER_URL!r} is not a broker URL: use "
+        "redis://host:6379/0 (or leave it unset for the embedded file broker)."
+    )
 else:
     # Seconds before Redis hands an unacknowledged task to another worker.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -186,6 +196,10 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+# Messages live in the session (database), not a cookie: the admin shows a newly generated
+# webhook secret once through a message, and it must not travel back in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -204,6 +218,49 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Partner API (issue 3) ------------------------------------------------------------------
+INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # RFC 9457 problem+json for every error under /api/.
+    "EXCEPTION_HANDLER": "integrations.api.errors.problem_exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ChargeCars partner API",
+    "DESCRIPTION": (
+        "Create orders and send status updates for your ChargeCars integration. Every "
+        "request is signed with Standard Webhooks headers (webhook-id, webhook-timestamp, "
+        "webhook-signature) using your integration's whsec_ secret. Errors are RFC 9457 "
+        "problem details (application/problem+json)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI assets come from drf-spectacular-sidecar: the docs page works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "integrations.api.schema.problem_content_types",
+    ],
+}
+# Largest request body the partner API accepts, in bytes (413 above it).
+PARTNER_API_MAX_BODY_BYTES = env.int("PARTNER_API_MAX_BODY_BYTES", default=256 * 1024)
+# Requests per integration, counted in the shared cache across processes: "600/minute",
+# "50/10seconds", or "0" for no limit (429 with Retry-After above it).
+PARTNER_API_RATE_LIMIT = env.str("PARTNER_API_RATE_LIMIT", default="600/minute")
+# Bytes of each request body kept in the inbound event log.
+PARTNER_API_EVENT_BODY_CAP = env.int("PARTNER_API_EVENT_BODY_CAP", default=64 * 1024)
+# Seconds each web process keeps an integration (secret, mapping, active flag) in memory
+# between database reads; 0 reads it on every request. Saving it in the admin clears the
+# saving process's copy at once; other processes follow within this many seconds.
+PARTNER_API_INTEGRATION_CACHE_SECONDS = env.int("PARTNER_API_INTEGRATION_CACHE_SECONDS", default=5)
+# How long a rotated-out webhook secret stays valid, in seconds (default 24 h).
+WEBHOOK_SECRET_GRACE_PERIOD = timedelta(
+    seconds=env.int("WEBHOOK_SECRET_GRACE_PERIOD", default=24 * 3600)
+)
 
 # --- Outbound webhooks and the partner API client (issue 4) -------------------------------
 # Delay in seconds before each attempt of a webhook delivery: the first entry is the first

@@ -1,1 +1,237 @@
-from integrations import admin_outbound  # noqa: F401  (delivery log, holds, integration actions)
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from integrations.admin_outbound import PartnerIntegrationOutboundActionsMixin
+from integrations.forms import PartnerIntegrationAdminForm, masked_credentials
+from integrations.models import PartnerIntegration, SyncFrequency
+from integrations.secrets import mask_secret
+from organizations.models import Organization
+
+# Columns that hold encrypted secrets. Lists, inlines and autocomplete never need them, so
+# they are deferred there: nothing is decrypted that is not shown, and a wrong key cannot
+# break a whole list.
+SECRET_FIELDS = ("api_credentials", "webhook_secret")
+
+FAILING_SUCCESS_RATE = 90
+SYNC_PERIODS = {
+    SyncFrequency.EVERY_15_MINUTES: timedelta(minutes=15),
+    SyncFrequency.HOURLY: timedelta(hours=1),
+    SyncFrequency.DAILY: timedelta(days=1),
+}
+
+
+def stale_integrations_q(now) -> Q:
+    """Sync enabled, and not synced within twice its period (or never synced)."""
+    overdue = Q(last_sync_at__isnull=True)
+    for frequency, period in SYNC_PERIODS.items():
+        overdue |= Q(sync_frequency=frequency, last_sync_at__lt=now - 2 * period)
+    # Real-time integrations push on commit; their scheduled sync runs at least hourly.
+    overdue |= Q(sync_frequency=SyncFrequency.REAL_TIME, last_sync_at__lt=now - timedelta(hours=2))
+    return Q(sync_enabled=True) & overdue
+
+
+def failing_integrations_q(now) -> Q:
+    return Q(last_error_at__gte=now - timedelta(hours=24)) | Q(
+        success_rate__lt=FAILING_SUCCESS_RATE
+    )
+
+
+class HealthListFilter(admin.SimpleListFilter):
+    title = "health"
+    parameter_name = "health"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("failing", f"Failing (error in the last 24 h or success < {FAILING_SUCCESS_RATE}%)"),
+            ("stale", "Stale (sync overdue by twice its period, or never synced)"),
+            ("healthy", "Healthy"),
+        ]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "failing":
+            return queryset.filter(failing_integrations_q(now))
+        if self.value() == "stale":
+            return queryset.filter(stale_integrations_q(now))
+        if self.value() == "healthy":
+            return queryset.exclude(failing_integrations_q(now)).exclude(stale_integrations_q(now))
+        return queryset
+
+
+@admin.register(PartnerIntegration)
+class PartnerIntegrationAdmin(PartnerIntegrationOutboundActionsMixin, admin.ModelAdmin):
+    form = PartnerIntegrationAdminForm
+    list_display = (
+        "integration_name",
+        "partner_organization",
+        "is_active",
+        "authentication_type",
+        "sync_frequency",
+        "success_rate_display",
+        "last_sync_at",
+        "last_error_at",
+    )
+    list_filter = (
+        HealthListFilter,
+        "is_active",
+        "authentication_type",
+        "sync_frequency",
+        ("partner_organization", admin.RelatedOnlyFieldListFilter),
+    )
+    list_select_related = ("partner_organization",)
+    search_fields = ("integration_name", "partner_organization__name")
+    ordering = ("integration_name",)
+    readonly_fields = (
+        "id",
+        "created_at",
+        "stored_credentials",
+        "stored_webhook_secret",
+        "last_sync_at",
+        "success_rate",
+        "last_error_at",
+        "last_error_message",
+    )
+    fieldsets = (
+        (
+            "Basic Configuration",
+            {
+                "fields": (
+                    "id",
+                    "created_at",
+                    "partner_organization",
+                    "integration_name",
+                    "api_base_url",
+                    "api_version",
+                )
+            },
+        ),
+        (
+            "Authentication",
+            {"fields": ("authentication_type", "stored_credentials", "api_credentials")},
+        ),
+        (
+            "Webhooks",
+            {
+                "fields": (
+                    "webhook_url",
+                    "stored_webhook_secret",
+                    "webhook_secret",
+                    "webhook_events",
+                )
+            },
+        ),
+        ("Status Mapping", {"fields": ("status_mapping",)}),
+        ("Configuration", {"fields": ("is_active", "sync_enabled", "sync_frequency")}),
+        (
+            "Monitoring",
+            {"fields": ("last_sync_at", "success_rate", "last_error_at", "last_error_message")},
+        ),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        # The name is the partner's path in our API; renaming would break their calls.
+        if obj is not None:
+            return (*self.readonly_fields, "integration_name")
+        return self.readonly_fields
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        # A view-only user gets every field read-only, which would display the stored
+        # values: leave the write-only fields out, the masked ones stay.
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in SECRET_FIELDS]})
+            for name, options in fieldsets
+        ]
+
+    def get_search_results(self, request, queryset, search_term):
+        # Used by the changelist and the autocomplete of other admins; see SECRET_FIELDS.
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        return queryset.defer(*SECRET_FIELDS), may_have_duplicates
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "partner_organization":
+            kwargs["queryset"] = Organization.objects.partners()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="Success rate", ordering="success_rate")
+    def success_rate_display(self, obj):
+        return "—" if obj.success_rate is None else f"{obj.success_rate}%"
+
+    @admin.display(description="Stored API credentials")
+    def stored_credentials(self, obj):
+        return masked_credentials(obj.api_credentials if obj and obj.pk else None)
+
+    @admin.display(description="Stored webhook secret")
+    def stored_webhook_secret(self, obj):
+        return mask_secret(obj.webhook_secret if obj and obj.pk else None)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if form.generated_webhook_secret:
+            self.message_user(
+                request,
+                format_html(
+                    "Webhook secret for {}: <code>{}</code> — copy it now and give it to the "
+                    "partner; it is stored encrypted and will not be shown again.",
+                    obj.integration_name,
+                    form.generated_webhook_secret,
+                ),
+                messages.WARNING,
+            )
+        if not obj.api_credentials:
+            self.message_user(
+                request,
+                f"{obj.integration_name} has no API credentials: calls to the partner's API "
+                "are refused until they are entered.",
+                messages.WARNING,
+            )
+
+
+class PartnerIntegrationInline(admin.TabularInline):
+    """A read-only summary of an organization's integrations, linking to their change pages."""
+
+    model = PartnerIntegration
+    fk_name = "partner_organization"
+    extra = 0
+    fields = (
+        "integration_link",
+        "is_active",
+        "authentication_type",
+        "sync_frequency",
+        "success_rate",
+        "last_sync_at",
+        "last_error_at",
+    )
+    readonly_fields = fields
+    ordering = ("integration_name",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer(*SECRET_FIELDS)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Integration")
+    def integration_link(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:integrations_partnerintegration_change", args=[obj.pk]),
+            obj.integration_name,
+        )
+
+
+# Inbound events, re-processing and secret rotation attach to the admin registered above.
+from integrations import admin_inbound  # noqa: E402, F401

@@ -132,6 +132,13 @@ def validate_status_mapping(value) -> None:
             errors.append(
                 f"chargecars_to_partner: '{ours}' must map to a non-empty partner status."
             )
+    for ours, theirs in value["chargecars_to_partner"].items():
+        back = value["partner_to_chargecars"].get(theirs) if isinstance(theirs, str) else None
+        if back is not None and back != ours:
+            errors.append(
+                f"The directions disagree: '{ours}' is sent as '{theirs}', but '{theirs}' "
+                f"is read back as '{back}'."
+            )
     for theirs, ours in value["partner_to_chargecars"].items():
         if not theirs.strip():
             errors.append("partner_to_chargecars: partner status names cannot be empty.")
@@ -160,8 +167,13 @@ def validate_credentials(authentication_type: str, credentials) -> None:
             break
     else:
         options = " or ".join("+".join(keys) for keys in alternatives)
-        best = min(alternatives, key=lambda keys: sum(1 for k in keys if not credentials.get(k)))
-        missing = [key for key in best if not str(credentials.get(key) or "").strip()]
+
+        def present(keys):
+            return [key for key in keys if str(credentials.get(key) or "").strip()]
+
+        # Name what is missing from the alternative the operator was evidently filling in.
+        best = max(alternatives, key=lambda keys: (len(present(keys)), -len(keys)))
+        missing = [key for key in best if key not in present(best)]
         raise ValidationError(
             {
                 "api_credentials": (

@@ -125,15 +125,18 @@ def delivery_enqueue_for_change(*, order, change) -> WebhookDelivery | None:
     event = EVENT_FOR_STATUS.get(change.to_status)
     if not event or not order.source_integration_id:
         return None
-    integration = PartnerIntegration.objects.get(pk=order.source_integration_id)
+    integration = _source_integration(order, change)
     if not (
         integration.is_active and integration.webhook_url and event in integration.subscribed_events
     ):
         return None
-    last = WebhookDelivery.objects.filter(integration=integration, order=order).aggregate(
-        last=Max("sequence")
-    )["last"]
-    sequence = (last or 0) + 1
+    if not change.from_status:
+        sequence = 1  # the order was just created: its first event
+    else:
+        last = WebhookDelivery.objects.filter(integration=integration, order=order).aggregate(
+            last=Max("sequence")
+        )["last"]
+        sequence = (last or 0) + 1
     now = timezone.now()
     real_time = integration.sync_frequency == SyncFrequency.REAL_TIME
     delivery = WebhookDelivery.objects.create(
@@ -144,15 +147,26 @@ def delivery_enqueue_for_change(*, order, change) -> WebhookDelivery | None:
         payload=delivery_payload(
             integration=integration, order=order, change=change, event=event, sequence=sequence
         ),
-        state=(
-            DeliveryState.HELD if _integration_is_holding(integration.pk) else DeliveryState.PENDING
-        ),
+        # A held integration's new deliveries are marked held when a worker picks them up
+        # (see deliveries_send_claimed): no hold lookup on the order-change path.
+        state=DeliveryState.PENDING,
         created_at=now,
         next_attempt_at=now if real_time else next_sync_slot(integration=integration, now=now),
     )
-    if real_time and delivery.state == DeliveryState.PENDING:
+    if real_time:
         transaction.on_commit(lambda: _queue_send(delivery.pk))
     return delivery
+
+
+def _source_integration(order, change) -> PartnerIntegration:
+    """The order's integration, without a query when the caller already had it loaded."""
+    for holder, name in ((order, "source_integration"), (change, "integration")):
+        descriptor = type(holder)._meta.get_field(name)
+        if descriptor.is_cached(holder):
+            candidate = getattr(holder, name)
+            if candidate is not None and candidate.pk == order.source_integration_id:
+                return candidate
+    return PartnerIntegration.objects.get(pk=order.source_integration_id)
 
 
 def _queue_send(delivery_id) -> None:
@@ -571,6 +585,12 @@ def deliveries_send_claimed(*, token) -> int:
             claim_token=None,
             claimed_until=None,
             last_error="The integration is inactive or has no webhook URL.",
+        )
+        return 0
+    if _integration_is_holding(integration.pk):
+        # Written while the integration was held or draining: queue behind the backlog.
+        WebhookDelivery.objects.filter(claim_token=token).update(
+            state=DeliveryState.HELD, claim_token=None, claimed_until=None
         )
         return 0
     batch = _send_all(deliveries, integration=integration, token=token)

@@ -1,1 +1,419 @@
-# Register your models here.
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Q, TextField
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.text import smart_split, unescape_string_literal
+
+from integrations.admin import SECRET_FIELDS
+from integrations.forms import PrettyJSONField
+from integrations.models import PartnerIntegration
+from orders.models import PARTNER_REFERENCE_KEYS, Order, OrderStatusChange, StatusChangeSource
+from orders.services import InvalidTransition, order_change_status, order_create
+from orders.status import OrderStatus, allowed_next_statuses
+
+# Orders and history rows reach their integration through these relations; its secrets are
+# never shown here, so they are never loaded (see integrations.admin.SECRET_FIELDS).
+_ORDER_INTEGRATION_SECRETS = [f"source_integration__{name}" for name in SECRET_FIELDS]
+_CHANGE_INTEGRATION_SECRETS = [f"integration__{name}" for name in SECRET_FIELDS]
+
+CUSTOMER_FIELDS = (
+    "customer_name",
+    "customer_email",
+    "customer_phone",
+    "installation_street",
+    "installation_postal_code",
+    "installation_city",
+    "installation_country",
+    "vehicle_model",
+    "charger_model",
+    "requested_installation_date",
+    "notes",
+)
+
+
+class PartnerIntegrationListFilter(admin.SimpleListFilter):
+    """Filter by source integration, listing names only (no integration secrets decrypted)."""
+
+    title = "partner integration"
+    parameter_name = "integration"
+
+    def lookups(self, request, model_admin):
+        return [("none", "No integration (created by staff)")] + [
+            (str(pk), name)
+            for pk, name in PartnerIntegration.objects.order_by("integration_name").values_list(
+                "pk", "integration_name"
+            )
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            return queryset.filter(source_integration__isnull=True)
+        if self.value():
+            try:
+                return queryset.filter(source_integration_id=self.value())
+            except ValidationError:
+                return queryset.none()
+        return queryset
+
+
+class OrderAdminForm(forms.ModelForm):
+    partner_external_references = PrettyJSONField(
+        required=False,
+        help_text=(
+            "A JSON object of the partner's identifiers for this order, e.g. "
+            + ", ".join(PARTNER_REFERENCE_KEYS[:4])
+            + ". Searchable from the order list."
+        ),
+    )
+    change_status_to = forms.ChoiceField(
+        required=False,
+        choices=[("", "— keep the current status —"), *OrderStatus.choices],
+        help_text="Only the statuses this order may move to next are offered.",
+    )
+    status_note = forms.CharField(
+        required=False,
+        widget=forms.TextInput(attrs={"size": 80}),
+        help_text="Why the status changes; stored in the status history.",
+    )
+
+    class Meta:
+        model = Order
+        fields = ["source_integration", "partner_external_references", *CUSTOMER_FIELDS]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "change_status_to" in self.fields:
+            allowed = set(allowed_next_statuses(self.instance.status))
+            # The field accepts every status so that a stale choice gets the engine's own
+            # explanation (clean_change_status_to) instead of "not one of the choices".
+            self.fields["change_status_to"].widget.choices = [
+                ("", "— keep the current status —"),
+                *[(value, label) for value, label in OrderStatus.choices if value in allowed],
+            ]
+
+    def clean_partner_external_references(self):
+        value = self.cleaned_data.get("partner_external_references")
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValidationError(
+                'Partner references must be a JSON object, e.g. {"partner_order_id": "VLV-1"}.',
+                code="invalid",
+            )
+        return value
+
+    def clean(self):
+        cleaned = super().clean()
+        references = cleaned.get("partner_external_references") or {}
+        integration = cleaned.get("source_integration", self.instance.source_integration)
+        partner_order_id = references.get("partner_order_id")
+        if integration and partner_order_id not in (None, ""):
+            # The database refuses this too; say which order already has it instead.
+            # The constraint compares the id as text, so 123 and "123" are the same id.
+            same_id = Q(partner_external_references__partner_order_id=partner_order_id) | Q(
+                partner_external_references__partner_order_id=str(partner_order_id)
+            )
+            taken = (
+                Order.objects.filter(same_id, source_integration=integration)
+                .exclude(pk=self.instance.pk)
+                .values_list("order_number", flat=True)
+                .first()
+            )
+            if taken:
+                self.add_error(
+                    "partner_external_references",
+                    f"Order {taken} already has partner_order_id {partner_order_id!r} from "
+                    f"{integration.integration_name}: one partner order cannot become two orders.",
+                )
+        if cleaned.get("status_note") and not cleaned.get("change_status_to"):
+            self.add_error(
+                "status_note", "The note is stored with a status change: choose a status too."
+            )
+        return cleaned
+
+    def clean_change_status_to(self):
+        to_status = self.cleaned_data.get("change_status_to")
+        if to_status and to_status not in allowed_next_statuses(self.instance.status):
+            raise InvalidTransition(order=self.instance, to_status=to_status)
+        return to_status
+
+
+class OrderStatusChangeInline(admin.TabularInline):
+    model = OrderStatusChange
+    extra = 0
+    can_delete = False
+    fields = (
+        "created_at",
+        "from_status",
+        "to_status",
+        "source",
+        "integration_name",
+        "user",
+        "note",
+    )
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("integration", "user")
+            .defer(*_CHANGE_INTEGRATION_SECRETS)
+        )
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Integration")
+    def integration_name(self, obj):
+        return obj.integration.integration_name if obj.integration_id else "—"
+
+
+def _change_status_action(to_status: str, description: str, done: str):
+    def action(modeladmin, request, queryset):
+        changed, failures = 0, []
+        for order in queryset.order_by("created_at"):
+            try:
+                order_change_status(
+                    order=order,
+                    to_status=to_status,
+                    source=StatusChangeSource.STAFF,
+                    user=request.user,
+                )
+            except ValidationError as exc:
+                failures.append(" ".join(exc.messages))  # names the order and why
+            else:
+                changed += 1
+        if changed:
+            modeladmin.message_user(
+                request, f"{done} {changed} order{'s' if changed != 1 else ''}.", messages.SUCCESS
+            )
+        if failures:
+            shown = failures[:10]
+            more = f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""
+            modeladmin.message_user(
+                request,
+                f"{len(failures)} order{'s' if len(failures) != 1 else ''} not changed{more}: "
+                + " | ".join(shown),
+                messages.ERROR,
+            )
+
+    action.__name__ = f"change_status_to_{to_status}"
+    return admin.action(description=description, permissions=["change"])(action)
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    form = OrderAdminForm
+    list_display = (
+        "order_number",
+        "status",
+        "partner_organization",
+        "source_integration_name",
+        "partner_order_id_display",
+        "customer_name",
+        "created_at",
+    )
+    list_filter = ("status", PartnerIntegrationListFilter)
+    list_select_related = ("source_integration__partner_organization",)
+    search_fields = ("order_number", "customer_name", "customer_email")
+    search_help_text = (
+        "Order number, customer name or email, or any partner reference "
+        "(partner order id, dealer group, invoice, ...)."
+    )
+    autocomplete_fields = ("source_integration",)
+    readonly_fields = ("id", "order_number", "current_status", "created_at", "updated_at")
+    actions = (
+        _change_status_action(OrderStatus.APPROVED, "Approve selected orders", "Approved"),
+        _change_status_action(
+            OrderStatus.IN_PROGRESS,
+            "Start installation of selected orders",
+            "Started installation of",
+        ),
+        _change_status_action(
+            OrderStatus.COMPLETED, "Mark selected orders completed", "Marked completed"
+        ),
+        _change_status_action(OrderStatus.CANCELLED, "Cancel selected orders", "Cancelled"),
+    )
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return (
+                ("Partner", {"fields": ("source_integration", "partner_external_references")}),
+                ("Customer and installation", {"fields": CUSTOMER_FIELDS}),
+            )
+        return (
+            (
+                None,
+                {
+                    "fields": (
+                        "id",
+                        "order_number",
+                        "created_at",
+                        "updated_at",
+                        "source_integration",
+                    )
+                },
+            ),
+            ("Status", {"fields": ("current_status", "change_status_to", "status_note")}),
+            ("Partner", {"fields": ("partner_external_references",)}),
+            ("Customer and installation", {"fields": CUSTOMER_FIELDS}),
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        # Which partner an order came from is a fact, not a setting.
+        return (*self.readonly_fields, "source_integration")
+
+    def get_inlines(self, request, obj):
+        return (OrderStatusChangeInline,) if obj is not None else ()
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("source_integration__partner_organization")
+            .defer(*_ORDER_INTEGRATION_SECRETS)
+            .annotate(_partner_order_id=KT("partner_external_references__partner_order_id"))
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        # Every term must match the order number, the customer, or anywhere in the partner
+        # references. The JSON is searched as text, which works the same on SQLite and
+        # PostgreSQL and finds keys nobody listed in advance.
+        queryset = queryset.alias(_references_text=Cast("partner_external_references", TextField()))
+        for term in smart_split(search_term):
+            if term.startswith(('"', "'")) and term[0] == term[-1]:
+                term = unescape_string_literal(term)
+            queryset = queryset.filter(
+                Q(order_number__icontains=term)
+                | Q(customer_name__icontains=term)
+                | Q(customer_email__icontains=term)
+                | Q(_references_text__icontains=term)
+            )
+        return queryset, False
+
+    @admin.display(description="Partner", ordering="source_integration__partner_organization__name")
+    def partner_organization(self, obj):
+        if not obj.source_integration_id:
+            return "—"
+        return obj.source_integration.partner_organization.name
+
+    @admin.display(description="Integration", ordering="source_integration__integration_name")
+    def source_integration_name(self, obj):
+        if not obj.source_integration_id:
+            return "—"
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse(
+                "admin:integrations_partnerintegration_change", args=[obj.source_integration_id]
+            ),
+            obj.source_integration.integration_name,
+        )
+
+    @admin.display(description="Partner order id", ordering="_partner_order_id")
+    def partner_order_id_display(self, obj):
+        return obj.partner_order_id or "—"
+
+    @admin.display(description="Current status")
+    def current_status(self, obj):
+        allowed = allowed_next_statuses(obj.status)
+        return format_html(
+            "<strong>{}</strong> — {}",
+            obj.get_status_display(),
+            ("next: " + ", ".join(allowed) if allowed else "final: it cannot change any more"),
+        )
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            self._create_through_engine(request, obj, form)
+            return
+        # Only the edited fields are written, so a concurrent status change is never undone.
+        edited = [
+            name for name in form.changed_data if name in {f.name for f in Order._meta.fields}
+        ]
+        if edited:
+            obj.save(update_fields=[*edited, "updated_at"])
+        to_status = form.cleaned_data.get("change_status_to")
+        if to_status:
+            try:
+                order_change_status(
+                    order=obj,
+                    to_status=to_status,
+                    source=StatusChangeSource.STAFF,
+                    user=request.user,
+                    note=form.cleaned_data.get("status_note", ""),
+                )
+            except ValidationError as exc:
+                # The status moved on between loading the form and saving it.
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+
+    def _create_through_engine(self, request, obj, form):
+        fields = {
+            name: getattr(obj, name) for name in (*CUSTOMER_FIELDS, "partner_external_references")
+        }
+        order = order_create(
+            source=StatusChangeSource.STAFF,
+            integration=obj.source_integration,
+            user=request.user,
+            **fields,
+        )
+        # The admin goes on with `obj` (log entry, redirect): make it the created order.
+        for field in Order._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(order, field.attname))
+        obj._state.adding = False
+        obj._state.db = order._state.db
+
+
+@admin.register(OrderStatusChange)
+class OrderStatusChangeAdmin(admin.ModelAdmin):
+    """The status history of every order, read-only: it is the audit trail."""
+
+    list_display = (
+        "created_at",
+        "order_link",
+        "from_status",
+        "to_status",
+        "source",
+        "integration_name",
+        "user",
+    )
+    list_filter = ("source", "to_status")
+    list_select_related = ("order", "integration", "user")
+    search_fields = ("order__order_number",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer(*_CHANGE_INTEGRATION_SECRETS)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Order", ordering="order__order_number")
+    def order_link(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:orders_order_change", args=[obj.order_id]),
+            obj.order.order_number,
+        )
+
+    @admin.display(description="Integration", ordering="integration__integration_name")
+    def integration_name(self, obj):
+        return obj.integration.integration_name if obj.integration_id else "—"

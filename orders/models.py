@@ -63,6 +63,12 @@ class Order(models.Model):
     notes = models.TextField(blank=True)
 
     partner_external_references = models.JSONField(default=dict, blank=True)
+    partner_status_occurred_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="occurred_at of the last partner status update applied; older ones are ignored.",
+    )
 
     class Meta:
         db_table = "orders"
@@ -119,6 +125,14 @@ class OrderStatusChange(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     note = models.TextField(blank=True)
+    inbound_event = models.ForeignKey(
+        "integrations.InboundEvent",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="status_changes",
+        help_text="The partner API request that made this change, if any.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -127,4 +141,4 @@ class OrderStatusChange(models.Model):
         verbose_name = "status change"
 
     def __str__(self) -> str:
-        return f"{self.order_id}: {self.from_status or '-'} -> {self.to_status}"
+        return f"{self.from_status or 'created'} → {self.to_status} ({self.get_source_display()})"

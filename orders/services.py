@@ -27,22 +27,46 @@ def order_number_next() -> str:
     return f"CC-{timezone.now().year}-{sequence.pk:06d}"
 
 
-@transaction.atomic
 def order_create(
     *,
     source: str,
     integration=None,
     user=None,
     note: str = "",
+    inbound_event=None,
+    savepoint: bool = True,
     **fields,
 ) -> Order:
+    """Create an order in status ``new`` and its first history row.
+
+    ``inbound_event`` (an InboundEvent, possibly not saved yet: the partner API inserts it
+    at the end of the same transaction) is linked from the history row. A caller whose
+    own transaction is rolled back as a whole on any error may pass ``savepoint=False``
+    to save the savepoint's two database round trips.
+    """
+    with transaction.atomic(savepoint=savepoint):
+        return _order_create(
+            source=source,
+            integration=integration,
+            user=user,
+            note=note,
+            inbound_event=inbound_event,
+            **fields,
+        )
+
+
+def _order_create(*, source, integration, user, note, inbound_event, **fields) -> Order:
     order = Order(
         order_number=order_number_next(),
         status=OrderStatus.NEW,
         source_integration=integration,
         **fields,
     )
-    order.full_clean(validate_constraints=False)
+    # Field validation only: the database enforces the fresh id's and number's uniqueness
+    # and the integration foreign key, and checking them here cost three queries per order.
+    order.full_clean(
+        exclude=["source_integration"], validate_unique=False, validate_constraints=False
+    )
     order.save(force_insert=True)
     change = OrderStatusChange.objects.create(
         order=order,
@@ -52,12 +76,12 @@ def order_create(
         integration=integration,
         user=user,
         note=note,
+        inbound_event_id=inbound_event.pk if inbound_event is not None else None,
     )
     order_status_changed.send(sender=Order, order=order, change=change)
     return order
 
 
-@transaction.atomic
 def order_change_status(
     *,
     order: Order,
@@ -66,18 +90,52 @@ def order_change_status(
     integration=None,
     user=None,
     note: str = "",
+    inbound_event=None,
+    order_is_locked: bool = False,
+    also_update_fields: tuple[str, ...] = (),
+    savepoint: bool = True,
 ) -> OrderStatusChange:
     """Move ``order`` to ``to_status`` if the transition is allowed, recording history.
 
     The row is locked for the transaction, so concurrent changes of one order are
-    applied one after the other against the latest status.
+    applied one after the other against the latest status. A caller that already
+    holds the lock (``select_for_update`` in the same transaction) passes
+    ``order_is_locked=True`` to skip the second read, and may name fields it changed
+    on that row in ``also_update_fields`` to save them in the same UPDATE. ``savepoint``
+    as for ``order_create``.
     """
+    with transaction.atomic(savepoint=savepoint):
+        return _order_change_status(
+            order=order,
+            to_status=to_status,
+            source=source,
+            integration=integration,
+            user=user,
+            note=note,
+            inbound_event=inbound_event,
+            order_is_locked=order_is_locked,
+            also_update_fields=also_update_fields,
+        )
+
+
+def _order_change_status(
+    *,
+    order,
+    to_status,
+    source,
+    integration,
+    user,
+    note,
+    inbound_event,
+    order_is_locked,
+    also_update_fields,
+) -> OrderStatusChange:
     if to_status not in OrderStatus.values:
         raise ValidationError(
             f"'{to_status}' is not a ChargeCars status ({', '.join(OrderStatus.values)}).",
             code="unknown_status",
         )
-    locked = Order.objects.select_for_update().get(pk=order.pk)
+    locked = order if order_is_locked else Order.objects.select_for_update().get(pk=order.pk)
     if to_status not in allowed_next_statuses(locked.status):
         raise InvalidTransition(order=locked, to_status=to_status)
     change = OrderStatusChange.objects.create(
@@ -88,9 +146,10 @@ def order_change_status(
         integration=integration,
         user=user,
         note=note,
+        inbound_event_id=inbound_event.pk if inbound_event is not None else None,
     )
     locked.status = to_status
-    locked.save(update_fields=["status", "updated_at"])
+    locked.save(update_fields=["status", "updated_at", *also_update_fields])
     order.status, order.updated_at = locked.status, locked.updated_at
     order_status_changed.send(sender=Order, order=locked, change=change)
     return change

@@ -1,0 +1,309 @@
+"""`make bench`: the partner API under gunicorn + PostgreSQL, against a bare Django floor.
+
+1. (Re)creates the PostgreSQL database BENCH_DATABASE_URL (default .../bench), migrates.
+2. Creates an integration and pre-creates orders for the status updates.
+3. Pre-signs unique requests (half order creations, half status updates) into a file that
+   wrk replays with bench/requests.lua, so the load generator spends no CPU on HMAC.
+4. Starts gunicorn (2 workers) on 127.0.0.1 and runs wrk against the API, then against the
+   floor view (parse the body, one INSERT) with the same bodies.
+5. Prints requests/s, p50 and p99 for both and the ratio.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PYTHON = sys.executable
+DURATION = int(os.environ.get("BENCH_SECONDS", "6"))  # per round and side
+# API and floor alternate in short rounds so background load hits both alike.
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "4"))
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+# Enough unique requests for the run at well above the expected rate.
+REQUESTS = int(os.environ.get("BENCH_REQUESTS_COUNT", "60000"))
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench")
+CACHE_URL = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/3")
+WORK = ROOT / "var" / "bench"
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    parts = urlsplit(DATABASE_URL)
+    name = parts.path.lstrip("/")
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def bench_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DATABASE_URL=DATABASE_URL,
+        CACHE_URL=CACHE_URL,
+        DEBUG="false",
+        DATABASE_CONN_MAX_AGE="600",
+        # Counted on every request (one Redis round trip) but never reached.
+        PARTNER_API_RATE_LIMIT="100000000/minute",
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def prepare(n_requests: int) -> list[tuple[Path, Path]]:
+    """Migrate, create the integration and orders, write the signed request files."""
+    os.environ.update(bench_env())
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from standardwebhooks.webhooks import Webhook
+
+    from bench.floor import FLOOR_TABLE_SQL
+    from integrations.models import PartnerIntegration
+    from orders.models import Order, OrderNumber, OrderStatusChange
+    from organizations.models import Organization
+    from tests.factories import VOLVO_STATUS_MAPPING
+
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(FLOOR_TABLE_SQL)
+    organization = Organization.objects.create(
+        name="Bench dealer", organization_type="partner_dealer"
+    )
+    from integrations.secrets import generate_webhook_secret
+
+    integration = PartnerIntegration.objects.create(
+        partner_organization=organization,
+        integration_name="bench_partner",
+        webhook_secret=generate_webhook_secret(),
+        status_mapping=VOLVO_STATUS_MAPPING,
+        webhook_events=[],
+    )
+    creates = n_requests // 2
+    updates = n_requests - creates
+    log(f"pre-creating {updates} orders for the status updates")
+    numbers = OrderNumber.objects.bulk_create([OrderNumber() for _ in range(updates)])
+    orders = Order.objects.bulk_create(
+        [
+            Order(
+                order_number=f"CC-BENCH-{number.pk:07d}",
+                source_integration=integration,
+                customer_name="Bench Customer",
+                partner_external_references={
+                    "partner_order_id": f"PRE-{i}",
+                    "partner_system": "bench_partner",
+                },
+            )
+            for i, number in enumerate(numbers)
+        ],
+        batch_size=2000,
+    )
+    OrderStatusChange.objects.bulk_create(
+        [
+            OrderStatusChange(order=o, from_status="", to_status="new", source="system")
+            for o in orders
+        ],
+        batch_size=2000,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+
+    webhook = Webhook(integration.webhook_secret)
+    now = datetime.now(tz=UTC)
+    timestamp = str(int(now.timestamp()))
+    base = "/api/v1/partners/bench_partner/orders/"
+    log(f"signing {n_requests} requests")
+    lines: list[tuple[str, str]] = []
+    for i in range(max(creates, updates)):
+        if i < creates:
+            body = json.dumps(
+                {
+                    "partner_order_id": f"BENCH-{i}",
+                    "partner_customer_id": f"CUST-{i}",
+                    "dealer_group_id": "VAN_MOSSEL_WEST",
+                    "purchase_order_number": f"PO-{i}",
+                    "customer_name": "Sanne de Vries",
+                    "customer_email": "sanne@example.nl",
+                    "installation_city": "Utrecht",
+                }
+            )
+            msg_id = f"msg_{uuid.uuid4().hex}"
+            signature = webhook.sign(msg_id, now, body)
+            lines.append(
+                (
+                    f"POST\t{base}\t{msg_id}\t{timestamp}\t{signature}\t{body}\n",
+                    f"POST\t/bench/floor/\t{msg_id}\t{timestamp}\t{signature}\t{body}\n",
+                )
+            )
+        if i < updates:
+            body = json.dumps({"status": "CONFIRMED", "occurred_at": "2025-06-01T10:30:00Z"})
+            msg_id = f"msg_{uuid.uuid4().hex}"
+            signature = webhook.sign(msg_id, now, body)
+            floor_body = json.dumps({"partner_order_id": f"PRE-{i}", **json.loads(body)})
+            lines.append(
+                (
+                    f"POST\t{base}PRE-{i}/status/\t{msg_id}\t{timestamp}\t{signature}\t{body}\n",
+                    f"POST\t/bench/floor/\t{msg_id}\t{timestamp}\t{signature}\t{floor_body}\n",
+                )
+            )
+    files = []
+    per_round = len(lines) // ROUNDS
+    for r in range(ROUNDS):
+        chunk = lines[r * per_round : (r + 1) * per_round]
+        api_file, floor_file = WORK / f"api_{r}.tsv", WORK / f"floor_{r}.tsv"
+        api_file.write_text("".join(api for api, _ in chunk))
+        floor_file.write_text("".join(floor for _, floor in chunk))
+        files.append((api_file, floor_file))
+    connection.close()
+    return files
+
+
+def wait_for_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"gunicorn did not listen on {port}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def parse_wrk(output: str) -> dict:
+    def ms(value: str) -> float:
+        number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()
+        return float(number) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = ms(re.search(r"50%\s+(\S+)", output).group(1))
+    p99 = ms(re.search(r"99%\s+(\S+)", output).group(1))
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        "rps": rps,
+        "p50": p50,
+        "p99": p99,
+        "requests": total,
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1) if errors else "",
+    }
+
+
+def run_wrk(port: int, request_file: Path, label: str) -> dict:
+    env = dict(os.environ, BENCH_REQUESTS=str(request_file), BENCH_THREADS=str(THREADS))
+    command = [
+        shutil.which("wrk") or "/usr/bin/wrk",
+        f"-t{THREADS}",
+        f"-c{CONNECTIONS}",
+        f"-d{DURATION}s",
+        "--latency",
+        "-s",
+        str(ROOT / "bench" / "requests.lua"),
+        f"http://127.0.0.1:{port}",
+    ]
+    log(f"{label}: {' '.join(command[1:])}")
+    output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    (WORK / f"wrk_{label}.txt").write_text(output)
+    return parse_wrk(output)
+
+
+def main() -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    log(f"database {DATABASE_URL}, cache {CACHE_URL}")
+    recreate_database()
+    files = prepare(REQUESTS)
+    port = free_port()
+    gunicorn = subprocess.Popen(
+        [
+            str(Path(PYTHON).parent / "gunicorn"),
+            "chargecars.wsgi",
+            f"--workers={WORKERS}",
+            f"--bind=127.0.0.1:{port}",
+            "--log-level=warning",
+            "--backlog=2048",
+            *os.environ.get("BENCH_GUNICORN_ARGS", "").split(),
+        ],
+        env=bench_env(),
+        cwd=ROOT,
+    )
+    try:
+        wait_for_port(port)
+        # Warm both paths up (connections, imports) with throw-away requests.
+        subprocess.run(
+            [
+                PYTHON,
+                "-c",
+                f"import urllib.request as u; u.urlopen('http://127.0.0.1:{port}/api/schema/')",
+            ],
+            check=False,
+        )
+        rounds = []
+        for r, (api_file, floor_file) in enumerate(files):
+            rounds.append(
+                (run_wrk(port, api_file, f"api{r}"), run_wrk(port, floor_file, f"floor{r}"))
+            )
+    finally:
+        gunicorn.send_signal(signal.SIGTERM)
+        gunicorn.wait(timeout=30)
+
+    os.environ.update(bench_env())
+    import django
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT outcome, count(*) FROM partner_inbound_events GROUP BY 1 ORDER BY 1")
+        outcomes = dict(cursor.fetchall())
+    connection.close()
+    del django
+
+    print()
+    print(f"{'':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'non-2xx':>8}")
+    ratios = []
+    for r, (api, floor) in enumerate(rounds):
+        for label, result in ((f"api #{r + 1}", api), (f"floor #{r + 1}", floor)):
+            print(
+                f"{label:8} {result['rps']:9.1f} {result['p50']:8.2f} {result['p99']:8.2f} "
+                f"{result['requests']:9d} {result['non2xx']:8d}"
+            )
+        ratios.append(api["rps"] / floor["rps"] if floor["rps"] else 0.0)
+        if api["requests"] > REQUESTS // ROUNDS:
+            print("warning: wrk replayed requests (raise BENCH_REQUESTS_COUNT)")
+    median = sorted(ratios)[len(ratios) // 2]
+    api_p99 = sorted(api["p99"] for api, _ in rounds)[len(rounds) // 2]
+    print(
+        f"ratio api/floor per round: {', '.join(f'{x:.2f}' for x in ratios)}; median "
+        f"{median:.2f} (target >= 0.60); median api p99 {api_p99:.1f} ms (target < 50)"
+    )
+    print(f"inbound event outcomes: {outcomes}")
+
+
+if __name__ == "__main__":
+    main()

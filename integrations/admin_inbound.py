@@ -1,0 +1,160 @@
+"""Admin for the partner API (issue 3): inbound events, re-processing, secret rotation.
+
+Imported from integrations/admin.py with one line, after the PartnerIntegration admin is
+registered, so the "Rotate webhook secret" action is attached to whatever admin that is.
+"""
+
+from django.contrib import admin, messages
+from django.contrib.admin.exceptions import NotRegistered
+from django.core.exceptions import ValidationError
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+
+from integrations.inbound import inbound_event_reprocess
+from integrations.models import InboundEvent, PartnerIntegration
+from integrations.signing import webhook_secret_rotate
+
+
+@admin.action(description="Rotate webhook secret", permissions=["change"])
+def rotate_webhook_secret(modeladmin, request, queryset):
+    """New secret for each selected integration, shown once; old one valid for the grace period."""
+    for integration in queryset:
+        secret = webhook_secret_rotate(integration=integration, user=request.user)
+        modeladmin.message_user(
+            request,
+            format_html(
+                "New webhook secret for <b>{}</b> (shown once, give it to the partner now): "
+                "<code>{}</code>. The previous secret stays valid for the grace period.",
+                integration.integration_name,
+                secret,
+            ),
+            messages.WARNING,
+        )
+
+
+def _attach_rotation_action() -> None:
+    try:
+        integration_admin = admin.site.get_model_admin(PartnerIntegration)
+    except NotRegistered:
+
+        @admin.register(PartnerIntegration)
+        class MinimalPartnerIntegrationAdmin(admin.ModelAdmin):
+            # Stand-in until the full integration admin (issue 2) is merged.
+            list_display = ("integration_name", "partner_organization", "is_active")
+            exclude = ("api_credentials", "webhook_secret")
+            actions = [rotate_webhook_secret]
+
+        return
+    actions = list(integration_admin.actions or [])
+    if rotate_webhook_secret not in actions:
+        integration_admin.actions = [*actions, rotate_webhook_secret]
+
+
+_attach_rotation_action()
+
+
+@admin.register(InboundEvent)
+class InboundEventAdmin(admin.ModelAdmin):
+    list_display = (
+        "received_at",
+        "integration",
+        "action",
+        "kind",
+        "partner_order_id",
+        "signature_verdict",
+        "outcome",
+        "response_status",
+        "order_link",
+    )
+    list_filter = (
+        ("received_at", admin.DateFieldListFilter),
+        "outcome",
+        "action",
+        "kind",
+        "signature_verdict",
+        ("integration", admin.RelatedOnlyFieldListFilter),
+    )
+    search_fields = ("=partner_order_id", "=webhook_id")
+    list_select_related = ("integration", "order")
+    ordering = ("-received_at",)
+    actions = ["reprocess"]
+    fieldsets = (
+        (
+            "Request",
+            {
+                "fields": (
+                    "id",
+                    "integration",
+                    "action",
+                    "kind",
+                    "original",
+                    "webhook_id",
+                    "received_at",
+                    "remote_addr",
+                    "method",
+                    "path",
+                    "headers",
+                    "body",
+                    "body_truncated",
+                )
+            },
+        ),
+        (
+            "Outcome",
+            {
+                "fields": (
+                    "signature_verdict",
+                    "outcome",
+                    "response_status",
+                    "response_body",
+                    "error",
+                    "partner_order_id",
+                    "order",
+                )
+            },
+        ),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Order", ordering="order__order_number")
+    def order_link(self, event):
+        if event.order_id is None:
+            return "-"
+        try:
+            url = reverse("admin:orders_order_change", args=[event.order_id])
+        except NoReverseMatch:
+            return event.order.order_number
+        return format_html('<a href="{}">{}</a>', url, event.order.order_number)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        # Re-processing applies a partner request again: for those who may operate integrations.
+        if not request.user.has_perm("integrations.change_partnerintegration"):
+            actions.pop("reprocess", None)
+        return actions
+
+    @admin.action(description="Re-process selected events")
+    def reprocess(self, request, queryset):
+        for event in queryset.select_related("integration", "original"):
+            try:
+                result = inbound_event_reprocess(event=event)
+            except ValidationError as exc:
+                self.message_user(request, f"{event}: {exc.messages[0]}", messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                f"{event.webhook_id or event.pk}: re-processed, {result.response_status} "
+                f"{result.get_outcome_display()}" + (f" ({result.error})" if result.error else ""),
+                messages.SUCCESS if result.response_status < 400 else messages.WARNING,
+            )

@@ -1,0 +1,18 @@
+"""OpenAPI post-processing: errors are documented as application/problem+json."""
+
+from integrations.api.errors import PROBLEM_CONTENT_TYPE
+
+
+def problem_content_types(result, generator, request, public):
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict):
+                continue
+            for code, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if str(code)[0] in "45" and "application/json" in content:
+                    content[PROBLEM_CONTENT_TYPE] = content.pop("application/json")
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path" and parameter["name"] == "integration_name":
+                    parameter["schema"]["pattern"] = "^[-a-zA-Z0-9_]+$"
+    return result

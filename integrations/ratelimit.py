@@ -1,0 +1,70 @@
+"""Per-integration request rate limits, counted in the shared cache (fixed windows)."""
+
+import re
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
+from django.core.exceptions import ImproperlyConfigured
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    limit: int
+    period: int  # seconds
+
+
+def rate_parse(value: str) -> Rate | None:
+    """'600/minute', '50/10seconds', '0' or '' (no limit)."""
+    if not value or value.strip() in {"0", "off", "none"}:
+        return None
+    match = _RATE.match(value)
+    if not match:
+        raise ImproperlyConfigured(
+            f"Rate {value!r} is not like '600/minute' (N/second|minute|hour|day, "
+            "optionally N/10seconds)."
+        )
+    limit, multiple, unit = match.groups()
+    return Rate(limit=int(limit), period=int(multiple or 1) * _PERIODS[unit])
+
+
+_redis_clients: dict[int, object] = {}
+
+
+def _incr(key: str, timeout: int) -> int:
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        redis_key = backend.make_and_validate_key(key)
+        client = _redis_clients.get(id(backend))
+        if client is None:
+            # Django builds a new client object per call; reuse one (same pool).
+            client = _redis_clients[id(backend)] = backend._cache.get_client(redis_key, write=True)
+        count = client.incr(redis_key)  # one round trip on the hot path
+        if count == 1:
+            client.expire(redis_key, timeout)
+        return count
+    if cache.add(key, 1, timeout):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout)
+        return 1
+
+
+def rate_limit_hit(*, scope: str, rate: Rate | None = None) -> int | None:
+    """Count one request for ``scope``; return seconds to wait when over the limit, else None."""
+    rate = rate if rate is not None else rate_parse(settings.PARTNER_API_RATE_LIMIT)
+    if rate is None:
+        return None
+    now = time.time()
+    window = int(now // rate.period)
+    count = _incr(f"ratelimit:{scope}:{rate.period}:{window}", rate.period + 1)
+    if count > rate.limit:
+        return max(1, int((window + 1) * rate.period - now + 0.999))
+    return None
