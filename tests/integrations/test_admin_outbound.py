@@ -217,3 +217,27 @@ def test_test_connection_action_shows_the_exact_failure(rf, admin_user, httpserv
     [message] = list(get_messages(request))
     assert "refused our api_key credentials (HTTP 401)" in message.message
     assert message.level_tag == "error"
+
+
+def test_the_integration_admin_offers_send_test_webhook_and_test_connection(
+    admin_client, partner_hook, httpserver
+):
+    httpserver.expect_request("/v1").respond_with_response(Response("{}", status=200))
+    integration = PartnerIntegrationFactory(
+        webhook_url=partner_hook, api_base_url=httpserver.url_for("/v1")
+    )
+    changelist = reverse("admin:integrations_partnerintegration_changelist")
+
+    ping = admin_client.post(
+        changelist,
+        {"action": "send_test_webhook", "_selected_action": [integration.pk]},
+        follow=True,
+    )
+    connect = admin_client.post(
+        changelist,
+        {"action": "test_connection", "_selected_action": [integration.pk]},
+        follow=True,
+    )
+
+    assert "answered 200" in ping.content.decode()
+    assert "Authenticated with" in connect.content.decode()
