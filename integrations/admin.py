@@ -6,7 +6,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from integrations.admin_outbound import PartnerIntegrationOutboundActionsMixin
+from integrations.admin_inbound import rotate_webhook_secret
+from integrations.admin_outbound import OUTBOUND_INTEGRATION_ACTIONS
 from integrations.forms import PartnerIntegrationAdminForm, masked_credentials
 from integrations.models import PartnerIntegration, SyncFrequency
 from integrations.secrets import mask_secret
@@ -64,8 +65,9 @@ class HealthListFilter(admin.SimpleListFilter):
 
 
 @admin.register(PartnerIntegration)
-class PartnerIntegrationAdmin(PartnerIntegrationOutboundActionsMixin, admin.ModelAdmin):
+class PartnerIntegrationAdmin(admin.ModelAdmin):
     form = PartnerIntegrationAdminForm
+    actions = (rotate_webhook_secret, *OUTBOUND_INTEGRATION_ACTIONS)
     list_display = (
         "integration_name",
         "partner_organization",
@@ -231,7 +233,3 @@ class PartnerIntegrationInline(admin.TabularInline):
             reverse("admin:integrations_partnerintegration_change", args=[obj.pk]),
             obj.integration_name,
         )
-
-
-# Inbound events, re-processing and secret rotation attach to the admin registered above.
-from integrations import admin_inbound  # noqa: E402, F401

@@ -1,17 +1,15 @@
 """Admin for the partner API (issue 3): inbound events, re-processing, secret rotation.
 
-Imported from integrations/admin.py with one line, after the PartnerIntegration admin is
-registered, so the "Rotate webhook secret" action is attached to whatever admin that is.
+The "Rotate webhook secret" action is one of the PartnerIntegration admin's actions.
 """
 
 from django.contrib import admin, messages
-from django.contrib.admin.exceptions import NotRegistered
 from django.core.exceptions import ValidationError
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from integrations.inbound import inbound_event_reprocess
-from integrations.models import InboundEvent, PartnerIntegration
+from integrations.models import InboundEvent
 from integrations.signing import webhook_secret_rotate
 
 
@@ -30,27 +28,6 @@ def rotate_webhook_secret(modeladmin, request, queryset):
             ),
             messages.WARNING,
         )
-
-
-def _attach_rotation_action() -> None:
-    try:
-        integration_admin = admin.site.get_model_admin(PartnerIntegration)
-    except NotRegistered:
-
-        @admin.register(PartnerIntegration)
-        class MinimalPartnerIntegrationAdmin(admin.ModelAdmin):
-            # Stand-in until the full integration admin (issue 2) is merged.
-            list_display = ("integration_name", "partner_organization", "is_active")
-            exclude = ("api_credentials", "webhook_secret")
-            actions = [rotate_webhook_secret]
-
-        return
-    actions = list(integration_admin.actions or [])
-    if rotate_webhook_secret not in actions:
-        integration_admin.actions = [*actions, rotate_webhook_secret]
-
-
-_attach_rotation_action()
 
 
 @admin.register(InboundEvent)

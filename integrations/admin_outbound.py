@@ -250,7 +250,7 @@ class DeliveryHoldAdmin(admin.ModelAdmin):
 # --- Actions for the PartnerIntegration admin ---------------------------------------------------
 
 
-@admin.action(description="Send test webhook (signed ping)")
+@admin.action(description="Send test webhook (signed ping)", permissions=["change"])
 def send_test_webhook(modeladmin, request, queryset):
     for integration in queryset:
         result = outbox.delivery_send_test(integration=integration)
@@ -258,7 +258,7 @@ def send_test_webhook(modeladmin, request, queryset):
         modeladmin.message_user(request, f"{integration}: {result.message}", level)
 
 
-@admin.action(description="Test connection to the partner API")
+@admin.action(description="Test connection to the partner API", permissions=["change"])
 def test_connection(modeladmin, request, queryset):
     for integration in queryset:
         result = client_test_connection(integration=integration)
@@ -266,7 +266,7 @@ def test_connection(modeladmin, request, queryset):
         modeladmin.message_user(request, f"{integration}: {result.message}", level)
 
 
-@admin.action(description="Resume held webhook deliveries")
+@admin.action(description="Resume held webhook deliveries", permissions=["change"])
 def resume_webhook_deliveries(modeladmin, request, queryset):
     for integration in queryset:
         resumed = outbox.deliveries_resume(integration=integration)
@@ -275,14 +275,3 @@ def resume_webhook_deliveries(modeladmin, request, queryset):
 
 
 OUTBOUND_INTEGRATION_ACTIONS = (send_test_webhook, test_connection, resume_webhook_deliveries)
-
-
-class PartnerIntegrationOutboundActionsMixin:
-    """Adds the outbound actions to a PartnerIntegration ModelAdmin, whatever its ``actions``."""
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if self.has_change_permission(request):
-            for func in OUTBOUND_INTEGRATION_ACTIONS:
-                actions[func.__name__] = (func, func.__name__, func.short_description)
-        return actions

@@ -3,20 +3,15 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib import admin
-from django.contrib.messages import get_messages
-from django.contrib.messages.storage.fallback import FallbackStorage
 from django.urls import reverse
 from django.utils import timezone
 from werkzeug import Response
 
-from integrations.admin_outbound import PartnerIntegrationOutboundActionsMixin
 from integrations.models import (
     DeliveryAttempt,
     DeliveryHold,
     DeliveryHoldState,
     DeliveryState,
-    PartnerIntegration,
     WebhookDelivery,
 )
 from tests.factories import PartnerIntegrationFactory
@@ -167,54 +162,46 @@ def test_holds_are_listed_and_can_be_resumed(admin_client):
     assert hold.state == DeliveryHoldState.DRAINING
 
 
-class IntegrationAdmin(PartnerIntegrationOutboundActionsMixin, admin.ModelAdmin):
-    actions = ["some_other_action"]
-
-    @admin.action(description="Another developer's action")
-    def some_other_action(self, request, queryset):
-        pass
-
-
-def action_request(rf, admin_user):
-    request = rf.post("/")
-    request.user = admin_user
-    request.session = {}
-    request._messages = FallbackStorage(request)
-    return request
+def run_integration_action(admin_client, action, integration):
+    return admin_client.post(
+        reverse("admin:integrations_partnerintegration_changelist"),
+        {"action": action, "_selected_action": [integration.pk]},
+        follow=True,
+    )
 
 
-def test_the_mixin_adds_the_outbound_actions_next_to_existing_ones(rf, admin_user):
-    model_admin = IntegrationAdmin(PartnerIntegration, admin.AdminSite())
+def test_the_integration_changelist_offers_every_integration_action(admin_client):
+    PartnerIntegrationFactory()
 
-    actions = model_admin.get_actions(action_request(rf, admin_user))
+    page = admin_client.get(reverse("admin:integrations_partnerintegration_changelist"))
 
-    assert {"some_other_action", "send_test_webhook", "test_connection"} <= set(actions)
-    assert "resume_webhook_deliveries" in actions
+    html = page.content.decode()
+    for action in (
+        "rotate_webhook_secret",
+        "send_test_webhook",
+        "test_connection",
+        "resume_webhook_deliveries",
+    ):
+        assert f'value="{action}"' in html
 
 
-def test_send_test_webhook_action_shows_the_result(rf, admin_user, partner_hook):
+def test_send_test_webhook_action_shows_the_result(admin_client, partner_hook):
     integration = PartnerIntegrationFactory(webhook_url=partner_hook)
-    model_admin = IntegrationAdmin(PartnerIntegration, admin.AdminSite())
-    request = action_request(rf, admin_user)
-    func = model_admin.get_actions(request)["send_test_webhook"][0]
 
-    func(model_admin, request, PartnerIntegration.objects.filter(pk=integration.pk))
+    response = run_integration_action(admin_client, "send_test_webhook", integration)
 
-    [message] = list(get_messages(request))
+    [message] = list(response.context["messages"])
     assert "answered 200" in message.message
     assert message.level_tag == "success"
 
 
-def test_test_connection_action_shows_the_exact_failure(rf, admin_user, httpserver):
+def test_test_connection_action_shows_the_exact_failure(admin_client, httpserver):
     httpserver.expect_request("/v1").respond_with_response(Response("no", status=401))
     integration = PartnerIntegrationFactory(api_base_url=httpserver.url_for("/v1"))
-    model_admin = IntegrationAdmin(PartnerIntegration, admin.AdminSite())
-    request = action_request(rf, admin_user)
-    func = model_admin.get_actions(request)["test_connection"][0]
 
-    func(model_admin, request, PartnerIntegration.objects.filter(pk=integration.pk))
+    response = run_integration_action(admin_client, "test_connection", integration)
 
-    [message] = list(get_messages(request))
+    [message] = list(response.context["messages"])
     assert "refused our api_key credentials (HTTP 401)" in message.message
     assert message.level_tag == "error"
 
