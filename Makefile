@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint format bench bench-outbound fuzz install install-dev clean
+.PHONY: run test lint format bench bench-api bench-outbound fuzz install install-dev clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,13 +47,16 @@ format: install-dev
 fuzz: install-dev .env
 	$(PY) -m pytest tests/integrations/test_api_fuzz.py -p no:randomly
 
-# Partner API under gunicorn (2 workers) + PostgreSQL against a bare Django floor view.
-# BENCH_DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/bench (recreated).
-bench: install-dev .env
-	$(PY) bench/api_bench.py
-
 clean:
 	rm -rf var
+
+# Both benchmarks, one after the other; each prints its figures and its ratio to a floor.
+bench: bench-api bench-outbound
+
+# Partner API under gunicorn (2 workers) + PostgreSQL against a bare Django floor view.
+# BENCH_DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/bench (recreated).
+bench-api: install-dev .env
+	$(PY) bench/api_bench.py
 
 # Outbound webhooks: one worker process against a local sink vs a plain signed-post loop.
 bench-outbound: install-dev .env
