@@ -219,7 +219,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 
-# --- Partner API (issue 3) ------------------------------------------------------------------
+# --- Partner API -------------------------------------------------------------------------
 INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -262,7 +262,7 @@ WEBHOOK_SECRET_GRACE_PERIOD = timedelta(
     seconds=env.int("WEBHOOK_SECRET_GRACE_PERIOD", default=24 * 3600)
 )
 
-# --- Outbound webhooks and the partner API client (issue 4) -------------------------------
+# --- Outbound webhooks and the partner API client --------------------------------------
 # Delay in seconds before each attempt of a webhook delivery: the first entry is the first
 # attempt (0 = on commit), the rest are retries. After the last one a delivery fails.
 WEBHOOK_RETRY_SCHEDULE = env.list(

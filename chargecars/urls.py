@@ -9,7 +9,7 @@ admin.site.index_title = "Operations"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    # Partner API (issue 3): problem+json errors everywhere under /api/.
+    # Partner API: problem+json errors everywhere under /api/.
     path("api/v1/partners/<slug:integration_name>/", include(api_urls.partner_urls)),
     path("api/", include(api_urls)),
 ]

@@ -1,4 +1,4 @@
-"""Admin for the partner API (issue 3): inbound events, re-processing, secret rotation.
+"""Admin for the partner API: inbound events, re-processing, secret rotation.
 
 The "Rotate webhook secret" action is one of the PartnerIntegration admin's actions.
 """

@@ -167,7 +167,7 @@ class RetiredWebhookSecret(models.Model):
         return f"{self.integration} secret retired {self.retired_at:%Y-%m-%d %H:%M}"
 
 
-# --- Inbound partner API (issue 3) ---------------------------------------------------------
+# --- Inbound partner API ---------------------------------------------------------
 
 
 class InboundEvent(models.Model):

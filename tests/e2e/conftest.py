@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -37,6 +38,9 @@ def page(_allow_orm_beside_playwright):
         finally:
             context.close()
             browser.close()
+            # A connection opened while Playwright's loop ran outlives the test otherwise
+            # and keeps PostgreSQL from dropping the test database at the end of the run.
+            connections.close_all()
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def test_creating_an_order_costs_the_same_queries_with_more_orders(partner):
 def test_create_status_and_read_cost_a_fixed_number_of_queries(partner, django_assert_num_queries):
     # Counts include the savepoint pair that stands in for BEGIN/COMMIT inside a test.
     # The first request also reads the integration, which is then cached.
-    # The outbox adds its webhook delivery row to creations and status changes (issue 4),
+    # The outbox adds its webhook delivery row to creations and status changes,
     # and for a status change the order's last delivery sequence.
     # integration; order number, order, history, webhook delivery; event.
     with django_assert_num_queries(1 + 5 + 2):
