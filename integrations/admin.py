@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from chargecars.admin_mixins import ReadOnlyAdminMixin
 from integrations.admin_inbound import rotate_webhook_secret
 from integrations.admin_outbound import OUTBOUND_INTEGRATION_ACTIONS
 from integrations.forms import PartnerIntegrationAdminForm, masked_credentials
@@ -196,7 +197,7 @@ class PartnerIntegrationAdmin(admin.ModelAdmin):
             )
 
 
-class PartnerIntegrationInline(admin.TabularInline):
+class PartnerIntegrationInline(ReadOnlyAdminMixin, admin.TabularInline):
     """A read-only summary of an organization's integrations, linking to their change pages."""
 
     model = PartnerIntegration
@@ -216,15 +217,6 @@ class PartnerIntegrationInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer(*SECRET_FIELDS)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Integration")
     def integration_link(self, obj):

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
+from chargecars.admin_mixins import ReadOnlyAdminMixin
 from integrations.inbound import inbound_event_reprocess
 from integrations.models import InboundEvent
 from integrations.signing import webhook_secret_rotate
@@ -31,7 +32,7 @@ def rotate_webhook_secret(modeladmin, request, queryset):
 
 
 @admin.register(InboundEvent)
-class InboundEventAdmin(admin.ModelAdmin):
+class InboundEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "received_at",
         "integration",
@@ -94,15 +95,6 @@ class InboundEventAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Order", ordering="order__order_number")
     def order_link(self, event):

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
+from chargecars.admin_mixins import ReadOnlyAdminMixin
 from integrations.admin import SECRET_FIELDS
 from integrations.forms import PrettyJSONField
 from integrations.models import PartnerIntegration
@@ -142,7 +143,7 @@ class OrderAdminForm(forms.ModelForm):
         return to_status
 
 
-class OrderStatusChangeInline(admin.TabularInline):
+class OrderStatusChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = OrderStatusChange
     extra = 0
     can_delete = False
@@ -165,15 +166,6 @@ class OrderStatusChangeInline(admin.TabularInline):
             .select_related("integration", "user")
             .defer(*_CHANGE_INTEGRATION_SECRETS)
         )
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Integration")
     def integration_name(self, obj):
@@ -378,7 +370,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrderStatusChange)
-class OrderStatusChangeAdmin(admin.ModelAdmin):
+class OrderStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The status history of every order, read-only: it is the audit trail."""
 
     list_display = (
@@ -396,15 +388,6 @@ class OrderStatusChangeAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer(*_CHANGE_INTEGRATION_SECRETS)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Order", ordering="order__order_number")
     def order_link(self, obj):
