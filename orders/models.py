@@ -46,6 +46,7 @@ class NextOrderNumber(models.Expression):
     """
 
     output_field = models.CharField()
+    allowed_default = True
 
     def as_sql(self, compiler, connection):
         return "NULL", []
