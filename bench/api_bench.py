@@ -202,8 +202,9 @@ def parse_wrk(output: str) -> dict:
         return float(number) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p50 = ms(re.search(r"50%\s+(\S+)", output).group(1))
-    p99 = ms(re.search(r"99%\s+(\S+)", output).group(1))
+    # Anchored: the Stdev column (e.g. "97.99%") must not pass for a percentile line.
+    p50 = ms(re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1))
+    p99 = ms(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1))
     total = int(re.search(r"(\d+) requests in", output).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: (.*)", output)

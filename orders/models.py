@@ -22,7 +22,11 @@ PARTNER_REFERENCE_KEYS = (
 
 
 class OrderNumber(models.Model):
-    """A database sequence, portable across SQLite and PostgreSQL, for order numbers."""
+    """A database sequence, portable across SQLite and PostgreSQL, for order numbers.
+
+    On PostgreSQL the order INSERT draws from this table's id sequence itself (see
+    ``NextOrderNumber``); elsewhere ``orders.services`` inserts a row per order.
+    """
 
     id = models.BigAutoField(primary_key=True)
 
@@ -33,11 +37,37 @@ class OrderNumber(models.Model):
         return str(self.pk)
 
 
+class NextOrderNumber(models.Expression):
+    """``CC-<year>-<number>`` from ``OrderNumber``'s sequence, computed inside the INSERT.
+
+    The default of ``Order.order_number`` on PostgreSQL, which returns the value from the
+    INSERT: no separate round trip for the number. Other databases have no sequence to
+    call from a default; there ``orders.services`` sets the number before inserting.
+    """
+
+    output_field = models.CharField()
+    allowed_default = True
+
+    def as_sql(self, compiler, connection):
+        return "NULL", []
+
+    def as_postgresql(self, compiler, connection):
+        # Same text as the Python path: the UTC year, at least six digits.
+        return (
+            "'CC-' || to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY') || '-' || "
+            "to_char(nextval(pg_get_serial_sequence('order_number_sequence', 'id')), "
+            "'FM999999000000')",
+            [],
+        )
+
+
 class Order(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    order_number = models.CharField(max_length=20, unique=True, editable=False)
+    order_number = models.CharField(
+        max_length=20, unique=True, editable=False, db_default=NextOrderNumber()
+    )
     status = models.CharField(
         max_length=20, choices=OrderStatus.choices, default=OrderStatus.NEW, editable=False
     )

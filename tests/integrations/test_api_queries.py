@@ -33,8 +33,10 @@ def test_create_status_and_read_cost_a_fixed_number_of_queries(partner, django_a
     # The first request also reads the integration, which is then cached.
     # The outbox adds its webhook delivery row to creations and status changes,
     # and for a status change the order's last delivery sequence.
-    # integration; order number, order, history, webhook delivery; event.
-    with django_assert_num_queries(1 + 5 + 2):
+    # integration; order number, order, history, webhook delivery; event. PostgreSQL
+    # numbers the order in its INSERT; other databases insert into the sequence table.
+    number = 0 if connection.vendor == "postgresql" else 1
+    with django_assert_num_queries(1 + number + 4 + 2):
         assert partner.create(order_payload(partner_order_id="B-1")).status_code == 201
     # order FOR UPDATE; history, order UPDATE, last sequence, webhook delivery; event.
     with django_assert_num_queries(6 + 2):
@@ -43,7 +45,7 @@ def test_create_status_and_read_cost_a_fixed_number_of_queries(partner, django_a
     with django_assert_num_queries(2 + 2):
         assert partner.get("B-1").status_code == 200
     # order number, order, history, webhook delivery; event.
-    with django_assert_num_queries(5 + 2):
+    with django_assert_num_queries(number + 4 + 2):
         assert partner.create(order_payload(partner_order_id="B-2")).status_code == 201
 
 

@@ -112,3 +112,9 @@ def test_status_change_hook_fires_inside_the_transaction_and_rolls_back_with_it(
 
     assert Order.objects.get(pk=order.pk).status == "new"
     assert OrderStatusChange.objects.filter(order=order).count() == 1
+
+
+def test_the_database_checks_accept_the_order_number_default():
+    from django.core.management import call_command
+
+    call_command("check", databases=["default"], fail_level="ERROR")
