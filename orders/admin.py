@@ -12,7 +12,13 @@ from chargecars.admin_mixins import ReadOnlyAdminMixin
 from integrations.admin import SECRET_FIELDS
 from integrations.forms import PrettyJSONField
 from integrations.models import PartnerIntegration
-from orders.models import PARTNER_REFERENCE_KEYS, Order, OrderStatusChange, StatusChangeSource
+from orders.models import (
+    ORDER_DETAIL_FIELDS,
+    PARTNER_REFERENCE_KEYS,
+    Order,
+    OrderStatusChange,
+    StatusChangeSource,
+)
 from orders.services import InvalidTransition, order_change_status, order_create
 from orders.status import OrderStatus, allowed_next_statuses
 
@@ -20,20 +26,6 @@ from orders.status import OrderStatus, allowed_next_statuses
 # never shown here, so they are never loaded (see integrations.admin.SECRET_FIELDS).
 _ORDER_INTEGRATION_SECRETS = [f"source_integration__{name}" for name in SECRET_FIELDS]
 _CHANGE_INTEGRATION_SECRETS = [f"integration__{name}" for name in SECRET_FIELDS]
-
-CUSTOMER_FIELDS = (
-    "customer_name",
-    "customer_email",
-    "customer_phone",
-    "installation_street",
-    "installation_postal_code",
-    "installation_city",
-    "installation_country",
-    "vehicle_model",
-    "charger_model",
-    "requested_installation_date",
-    "notes",
-)
 
 
 class PartnerIntegrationListFilter(admin.SimpleListFilter):
@@ -83,7 +75,7 @@ class OrderAdminForm(forms.ModelForm):
 
     class Meta:
         model = Order
-        fields = ["source_integration", "partner_external_references", *CUSTOMER_FIELDS]
+        fields = ["source_integration", "partner_external_references", *ORDER_DETAIL_FIELDS]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -243,7 +235,7 @@ class OrderAdmin(admin.ModelAdmin):
         if obj is None:
             return (
                 ("Partner", {"fields": ("source_integration", "partner_external_references")}),
-                ("Customer and installation", {"fields": CUSTOMER_FIELDS}),
+                ("Customer and installation", {"fields": ORDER_DETAIL_FIELDS}),
             )
         return (
             (
@@ -260,7 +252,7 @@ class OrderAdmin(admin.ModelAdmin):
             ),
             ("Status", {"fields": ("current_status", "change_status_to", "status_note")}),
             ("Partner", {"fields": ("partner_external_references",)}),
-            ("Customer and installation", {"fields": CUSTOMER_FIELDS}),
+            ("Customer and installation", {"fields": ORDER_DETAIL_FIELDS}),
         )
 
     def get_readonly_fields(self, request, obj=None):
@@ -354,7 +346,8 @@ class OrderAdmin(admin.ModelAdmin):
 
     def _create_through_engine(self, request, obj, form):
         fields = {
-            name: getattr(obj, name) for name in (*CUSTOMER_FIELDS, "partner_external_references")
+            name: getattr(obj, name)
+            for name in (*ORDER_DETAIL_FIELDS, "partner_external_references")
         }
         order = order_create(
             source=StatusChangeSource.STAFF,

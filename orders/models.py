@@ -21,6 +21,22 @@ PARTNER_REFERENCE_KEYS = (
 )
 
 
+# What an installation order says about the customer and the job (staff and partners fill it).
+ORDER_DETAIL_FIELDS = (
+    "customer_name",
+    "customer_email",
+    "customer_phone",
+    "installation_street",
+    "installation_postal_code",
+    "installation_city",
+    "installation_country",
+    "vehicle_model",
+    "charger_model",
+    "requested_installation_date",
+    "notes",
+)
+
+
 class OrderNumber(models.Model):
     """A database sequence, portable across SQLite and PostgreSQL, for order numbers.
 

@@ -3,6 +3,8 @@
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
+from orders.models import ORDER_DETAIL_FIELDS, PARTNER_REFERENCE_KEYS
+
 PARTNER_ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}$"
 partner_order_id_validator = RegexValidator(
     PARTNER_ORDER_ID_PATTERN,
@@ -12,29 +14,10 @@ partner_order_id_validator = RegexValidator(
 )
 
 # Partner references the source document lists, other than the two we set ourselves.
-REFERENCE_FIELDS = (
-    "partner_customer_id",
-    "dealer_group_id",
-    "partner_invoice_id",
-    "purchase_order_number",
-    "external_order_reference",
-    "partner_system",
-    "partner_lead_id",
-    "dealer_reference_number",
+REFERENCE_FIELDS = tuple(
+    key for key in PARTNER_REFERENCE_KEYS if key not in ("partner_order_id", "sync_last_updated")
 )
-ORDER_FIELDS = (
-    "customer_name",
-    "customer_email",
-    "customer_phone",
-    "installation_street",
-    "installation_postal_code",
-    "installation_city",
-    "installation_country",
-    "vehicle_model",
-    "charger_model",
-    "requested_installation_date",
-    "notes",
-)
+ORDER_FIELDS = ORDER_DETAIL_FIELDS
 
 
 class StrictSerializer(serializers.Serializer):
