@@ -217,7 +217,16 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # One line per task received/succeeded and per beat tick (every few seconds) would
+        # drown the lines that matter; failures are still logged at WARNING and above.
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
+        "celery.beat": {"level": "WARNING"},
+    },
 }
+# Celery workers log through the LOGGING above instead of replacing the root logger.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Partner API -------------------------------------------------------------------------
 INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
