@@ -588,6 +588,33 @@ def test_webhooks_to_private_addresses_are_refused_in_production(
     assert received.requests == []
 
 
+def test_a_webhook_url_refused_in_production_is_reported_without_its_credentials(
+    settings, webhook_integration, django_capture_on_commit_callbacks, caplog
+):
+    settings.PARTNER_ALLOW_PRIVATE_NETWORKS = False
+    webhook_integration.webhook_url = (
+        "http://hookuser:hookpass@partner.example/hook?token=s3cr3t-t0ken"
+    )
+    webhook_integration.save()
+
+    with caplog.at_level(logging.DEBUG):
+        create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    attempt = DeliveryAttempt.objects.get()
+    webhook_integration.refresh_from_db()
+    assert attempt.error_class == "refused_url"
+    assert "http://partner.example/hook" in attempt.error_message
+    assert "must use https" in attempt.error_message
+    texts = [
+        attempt.error_message,
+        WebhookDelivery.objects.get().last_error,
+        webhook_integration.last_error_message,
+        caplog.text,
+    ]
+    for secret in ("s3cr3t-t0ken", "hookpass"):
+        assert all(secret not in text for text in texts)
+
+
 # --- Ops actions ------------------------------------------------------------------------------
 
 
