@@ -541,6 +541,8 @@ def _send_all(
             url_checked=url_checked,
         )
         batch.results.append((delivery, result))
+        if result.outcome == GONE and delivery.event != PING_EVENT:
+            break  # the partner retired the endpoint: the rest is held, not sent
         if len(batch.results) >= flush_every:
             held_reason = _record(batch) or held_reason
             sent += batch.results

@@ -339,6 +339,30 @@ def test_410_gone_holds_the_integrations_deliveries_and_flags_it(
     assert hold.state == DeliveryHoldState.OPEN
 
 
+def test_after_410_gone_the_rest_of_the_batch_is_held_and_not_sent(
+    httpserver, received, django_capture_on_commit_callbacks
+):
+    integration = PartnerIntegrationFactory(
+        webhook_url=httpserver.url_for(HOOK),
+        webhook_events=["order_created"],
+        sync_frequency="hourly",
+    )
+    serve(httpserver, received, [Response("gone", status=410)] * 5)
+    for number in range(5):
+        create_order(integration, django_capture_on_commit_callbacks, f"VLV-{number}")
+    make_due()
+
+    dispatch_now()
+
+    assert len(received.requests) == 1  # the partner said Gone: nothing more is sent
+    deliveries = WebhookDelivery.objects.order_by("created_at")
+    assert [d.state for d in deliveries] == [DeliveryState.HELD] * 5
+    assert [d.attempts for d in deliveries] == [1, 0, 0, 0, 0]
+    hold = DeliveryHold.objects.get(integration=integration)
+    assert hold.state == DeliveryHoldState.HELD
+    assert hold.manual_resume_required
+
+
 # --- Dispatcher and claiming ----------------------------------------------------------------
 
 
