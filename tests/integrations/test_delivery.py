@@ -272,6 +272,26 @@ def test_a_connection_error_is_retried(
     assert DeliveryAttempt.objects.get().error_class == "connection_error"
 
 
+def test_the_first_entry_of_the_retry_schedule_delays_the_first_attempt(
+    settings, httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_RETRY_SCHEDULE = [60, 5]
+    serve(httpserver, received)
+
+    before = timezone.now()
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+    dispatch_now()
+
+    delivery = WebhookDelivery.objects.get()
+    assert received.requests == []
+    assert delivery.state == DeliveryState.PENDING
+    assert delivery.next_attempt_at >= before + timedelta(seconds=60)
+
+    make_due()
+    dispatch_now()
+    assert len(received.requests) == 1
+
+
 def test_retry_after_is_honoured(
     httpserver, received, webhook_integration, django_capture_on_commit_callbacks
 ):
