@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
+from integrations.http import redact_url
 from orders.status import OrderStatus
 
 WEBHOOK_EVENTS: dict[str, str] = {
@@ -69,15 +70,18 @@ def check_outbound_url(url: str) -> str | None:
     try:
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError:
-        return f"{url!r} is not a valid http(s) URL."
+        return "The URL is not a valid http(s) URL."
     if settings.PARTNER_ALLOW_PRIVATE_NETWORKS:
         return None
+    # The message reaches attempt records, last_error_message and the admin: the URL is
+    # shown without user-info or query string, which may hold the partner's credentials.
+    shown = redact_url(url)
     parts = urlsplit(url)
     if parts.scheme != "https":
-        return f"{url!r} must use https."
+        return f"{shown!r} must use https."
     if _is_private_address(parts.hostname or ""):
         return (
-            f"{url!r} points to a private, loopback or link-local address; partner "
+            f"{shown!r} points to a private, loopback or link-local address; partner "
             "endpoints must be public."
         )
     return None

@@ -139,6 +139,8 @@ def delivery_enqueue_for_change(*, order, change) -> WebhookDelivery | None:
         sequence = (last or 0) + 1
     now = timezone.now()
     real_time = integration.sync_frequency == SyncFrequency.REAL_TIME
+    # WEBHOOK_RETRY_SCHEDULE's first entry is the delay of the first attempt (0: on commit).
+    first_delay = float(settings.WEBHOOK_RETRY_SCHEDULE[0]) if real_time else 0.0
     delivery = WebhookDelivery.objects.create(
         integration=integration,
         order=order,
@@ -151,9 +153,13 @@ def delivery_enqueue_for_change(*, order, change) -> WebhookDelivery | None:
         # (see deliveries_send_claimed): no hold lookup on the order-change path.
         state=DeliveryState.PENDING,
         created_at=now,
-        next_attempt_at=now if real_time else next_sync_slot(integration=integration, now=now),
+        next_attempt_at=(
+            now + timedelta(seconds=first_delay)
+            if real_time
+            else next_sync_slot(integration=integration, now=now)
+        ),
     )
-    if real_time:
+    if real_time and not first_delay:
         transaction.on_commit(lambda: _queue_send(delivery.pk))
     return delivery
 
@@ -541,6 +547,8 @@ def _send_all(
             url_checked=url_checked,
         )
         batch.results.append((delivery, result))
+        if result.outcome == GONE and delivery.event != PING_EVENT:
+            break  # the partner retired the endpoint: the rest is held, not sent
         if len(batch.results) >= flush_every:
             held_reason = _record(batch) or held_reason
             sent += batch.results

@@ -46,8 +46,10 @@ PARTNER_ORDER_ID_RE = re.compile(PARTNER_ORDER_ID_PATTERN)
 Outcome = InboundEvent.Outcome
 Action = InboundEvent.Action
 
-# Headers never stored with an event.
+# Headers never stored with an event: credentials by name (authorization, cookies, API
+# keys, tokens, secrets, passwords), whatever a partner's HTTP stack adds.
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+_SECRET_HEADER_NAME = re.compile(r"auth|api[-_]?key|token|secret|passw|cookie|session")
 
 
 @dataclass
@@ -98,7 +100,7 @@ def headers_sanitised(headers) -> dict[str, str]:
     clean = {}
     for name, value in headers.items():
         lower = name.lower()
-        if lower in _SECRET_HEADERS:
+        if lower in _SECRET_HEADERS or _SECRET_HEADER_NAME.search(lower):
             continue
         if lower == "webhook-signature":
             value = f"<{len(value.split(' '))} signature(s), not stored>"

@@ -69,6 +69,24 @@ def test_refused_signatures_are_stored_with_their_verdict_without_the_signature(
     assert partner.integration.webhook_secret not in str(event.headers)
 
 
+def test_credential_headers_a_partner_sends_are_not_stored_with_the_event(partner):
+    credentials = {
+        "Authorization": "Bearer hdr-bearer-s3cr3t",
+        "X-API-Key": "hdr-apikey-s3cr3t",
+        "Api-Key": "hdr-apikey2-s3cr3t",
+        "X-Auth-Token": "hdr-token-s3cr3t",
+        "X-Client-Secret": "hdr-client-s3cr3t",
+        "Cookie": "sessionid=hdr-cookie-s3cr3t",
+    }
+
+    response = partner.create(order_payload(), headers={**credentials, "X-Request-Id": "req-1"})
+
+    assert response.status_code == 201
+    event = InboundEvent.objects.get()
+    assert event.headers["x-request-id"] == "req-1"
+    assert "s3cr3t" not in str(event.headers)
+
+
 def test_an_unknown_integration_answers_404(partner):
     response = partner.create(order_payload(), integration_name="no_such_partner")
 

@@ -270,6 +270,31 @@ def test_a_private_token_endpoint_is_refused_in_production(settings):
         PartnerClient(integration).get("orders")
 
 
+def test_an_api_url_refused_in_production_is_reported_without_its_credentials(settings):
+    settings.PARTNER_ALLOW_PRIVATE_NETWORKS = False
+    integration = PartnerIntegrationFactory.build(
+        api_base_url="http://apiuser:apipass@api.partner.example/v1?key=k3y-s3cr3t",
+        authentication_type="oauth2",
+        api_credentials={
+            "client_id": "c",
+            "client_secret": "s",
+            "token_endpoint": "http://tokuser:tokpass@auth.partner.example/token?k=t0k-s3cr3t",
+        },
+    )
+
+    result = client_test_connection(integration=integration)
+
+    assert not result.ok
+    assert "must use https" in result.message
+    for secret in ("apipass", "k3y-s3cr3t", "tokpass", "t0k-s3cr3t"):
+        assert secret not in result.message
+    with pytest.raises(PartnerAPIError) as refused:
+        PartnerClient(integration).get("orders")
+    assert "http://api.partner.example/v1" in str(refused.value)
+    assert "apipass" not in str(refused.value)
+    assert "k3y-s3cr3t" not in str(refused.value)
+
+
 def test_credentials_never_appear_in_logs(partner, caplog):
     integration = integration_for(partner, "oauth2", client_credentials(partner))
     partner.api_answers = [Response("no", status=401)]

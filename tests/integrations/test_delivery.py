@@ -272,6 +272,26 @@ def test_a_connection_error_is_retried(
     assert DeliveryAttempt.objects.get().error_class == "connection_error"
 
 
+def test_the_first_entry_of_the_retry_schedule_delays_the_first_attempt(
+    settings, httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_RETRY_SCHEDULE = [60, 5]
+    serve(httpserver, received)
+
+    before = timezone.now()
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+    dispatch_now()
+
+    delivery = WebhookDelivery.objects.get()
+    assert received.requests == []
+    assert delivery.state == DeliveryState.PENDING
+    assert delivery.next_attempt_at >= before + timedelta(seconds=60)
+
+    make_due()
+    dispatch_now()
+    assert len(received.requests) == 1
+
+
 def test_retry_after_is_honoured(
     httpserver, received, webhook_integration, django_capture_on_commit_callbacks
 ):
@@ -337,6 +357,30 @@ def test_410_gone_holds_the_integrations_deliveries_and_flags_it(
     assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {DeliveryState.SUCCEEDED}
     hold.refresh_from_db()
     assert hold.state == DeliveryHoldState.OPEN
+
+
+def test_after_410_gone_the_rest_of_the_batch_is_held_and_not_sent(
+    httpserver, received, django_capture_on_commit_callbacks
+):
+    integration = PartnerIntegrationFactory(
+        webhook_url=httpserver.url_for(HOOK),
+        webhook_events=["order_created"],
+        sync_frequency="hourly",
+    )
+    serve(httpserver, received, [Response("gone", status=410)] * 5)
+    for number in range(5):
+        create_order(integration, django_capture_on_commit_callbacks, f"VLV-{number}")
+    make_due()
+
+    dispatch_now()
+
+    assert len(received.requests) == 1  # the partner said Gone: nothing more is sent
+    deliveries = WebhookDelivery.objects.order_by("created_at")
+    assert [d.state for d in deliveries] == [DeliveryState.HELD] * 5
+    assert [d.attempts for d in deliveries] == [1, 0, 0, 0, 0]
+    hold = DeliveryHold.objects.get(integration=integration)
+    assert hold.state == DeliveryHoldState.HELD
+    assert hold.manual_resume_required
 
 
 # --- Dispatcher and claiming ----------------------------------------------------------------
@@ -586,6 +630,33 @@ def test_webhooks_to_private_addresses_are_refused_in_production(
     assert attempt.error_class == "refused_url"
     assert WebhookDelivery.objects.get().state == DeliveryState.FAILED
     assert received.requests == []
+
+
+def test_a_webhook_url_refused_in_production_is_reported_without_its_credentials(
+    settings, webhook_integration, django_capture_on_commit_callbacks, caplog
+):
+    settings.PARTNER_ALLOW_PRIVATE_NETWORKS = False
+    webhook_integration.webhook_url = (
+        "http://hookuser:hookpass@partner.example/hook?token=s3cr3t-t0ken"
+    )
+    webhook_integration.save()
+
+    with caplog.at_level(logging.DEBUG):
+        create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    attempt = DeliveryAttempt.objects.get()
+    webhook_integration.refresh_from_db()
+    assert attempt.error_class == "refused_url"
+    assert "http://partner.example/hook" in attempt.error_message
+    assert "must use https" in attempt.error_message
+    texts = [
+        attempt.error_message,
+        WebhookDelivery.objects.get().last_error,
+        webhook_integration.last_error_message,
+        caplog.text,
+    ]
+    for secret in ("s3cr3t-t0ken", "hookpass"):
+        assert all(secret not in text for text in texts)
 
 
 # --- Ops actions ------------------------------------------------------------------------------
