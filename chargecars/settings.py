@@ -277,6 +277,11 @@ WEBHOOK_SECRET_GRACE_PERIOD = timedelta(
 WEBHOOK_RETRY_SCHEDULE = env.list(
     "WEBHOOK_RETRY_SCHEDULE", cast=int, default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000]
 )
+if not WEBHOOK_RETRY_SCHEDULE or min(WEBHOOK_RETRY_SCHEDULE) < 0:
+    raise ImproperlyConfigured(
+        "WEBHOOK_RETRY_SCHEDULE must list at least one delay in seconds, none negative, "
+        "e.g. 0,5,300,1800,7200,18000,36000,36000."
+    )
 # Seconds to wait for a partner's webhook endpoint to accept the connection / to answer.
 WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
 WEBHOOK_READ_TIMEOUT = env.float("WEBHOOK_READ_TIMEOUT", default=15.0)

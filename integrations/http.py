@@ -6,6 +6,7 @@ reach a log line or an error message (a partner may put a token in its query str
 """
 
 import threading
+from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -27,6 +28,9 @@ def session_for(url: str) -> requests.Session:
     if session is None:
         session = requests.Session()
         session.trust_env = False  # no proxies or .netrc credentials picked up by accident
+        # Integrations on one partner host share this session: a cookie one of them gets
+        # must never be sent on behalf of another.
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)

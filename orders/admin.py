@@ -1,9 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Q, TextField
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
@@ -328,21 +330,31 @@ class OrderAdmin(admin.ModelAdmin):
         edited = [
             name for name in form.changed_data if name in {f.name for f in Order._meta.fields}
         ]
-        if edited:
-            obj.save(update_fields=[*edited, "updated_at"])
         to_status = form.cleaned_data.get("change_status_to")
-        if to_status:
-            try:
-                order_change_status(
-                    order=obj,
-                    to_status=to_status,
-                    source=StatusChangeSource.STAFF,
-                    user=request.user,
-                    note=form.cleaned_data.get("status_note", ""),
-                )
-            except ValidationError as exc:
-                # The status moved on between loading the form and saving it.
-                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        try:
+            with transaction.atomic():
+                if edited:
+                    obj.save(update_fields=[*edited, "updated_at"])
+                if to_status:
+                    order_change_status(
+                        order=obj,
+                        to_status=to_status,
+                        source=StatusChangeSource.STAFF,
+                        user=request.user,
+                        note=form.cleaned_data.get("status_note", ""),
+                    )
+        except ValidationError as exc:
+            # The status moved on between validating the form and saving it: nothing of
+            # this save is kept, and the operator is told why.
+            request._order_not_saved = True
+            self.message_user(
+                request, "Nothing was saved: " + " ".join(exc.messages), messages.ERROR
+            )
+
+    def response_change(self, request, obj):
+        if getattr(request, "_order_not_saved", False):
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
 
     def _create_through_engine(self, request, obj, form):
         fields = {

@@ -38,3 +38,10 @@ def test_start_up_stops_with_a_clear_message_when_the_secret_key_is_missing():
 
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_start_up_stops_with_a_clear_message_when_the_retry_schedule_is_empty():
+    result = start_django(WEBHOOK_RETRY_SCHEDULE=",")
+
+    assert result.returncode != 0
+    assert "WEBHOOK_RETRY_SCHEDULE must list at least one delay" in result.stderr

@@ -336,3 +336,18 @@ def test_test_connection_reports_an_unreachable_partner(unused_tcp_port):
 
     assert not result.ok
     assert "failed" in result.message
+
+
+def test_a_cookie_set_for_one_integration_is_never_sent_for_another_on_the_same_host(partner):
+    partner.api_answers.append(
+        Response("{}", content_type="application/json", headers={"Set-Cookie": "sid=dealer-a"})
+    )
+    dealer_a = integration_for(partner, "api_key", {"api_key": "key-a"})
+    dealer_b = integration_for(partner, "api_key", {"api_key": "key-b"})
+
+    PartnerClient(dealer_a).get("orders")
+    PartnerClient(dealer_b).get("orders")
+
+    _first_call, second = partner.api_requests
+    assert second.headers["X-API-Key"] == "key-b"
+    assert "Cookie" not in second.headers

@@ -3,7 +3,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from orders.models import Order, OrderStatusChange
-from orders.services import order_change_status
+from orders.services import InvalidTransition, order_change_status
 from tests.factories import OrderFactory, OrganizationFactory, PartnerIntegrationFactory
 
 pytestmark = pytest.mark.django_db
@@ -467,3 +467,30 @@ def test_every_admin_page_runs_a_constant_number_of_queries_with_10000_orders(
 
     assert Order.objects.count() == 10_001
     assert many == few
+
+
+def test_a_status_refused_at_save_time_keeps_nothing_of_the_edit(admin_client, monkeypatch):
+    from orders import admin as orders_admin
+
+    order = OrderFactory(customer_name="Sanne de Vries")
+
+    def refused_at_save(*, order, to_status, **kwargs):
+        # Another operator cancelled the order between form validation and saving.
+        raise InvalidTransition(
+            order=Order(order_number=order.order_number, status="cancelled"), to_status=to_status
+        )
+
+    monkeypatch.setattr(orders_admin, "order_change_status", refused_at_save)
+
+    response = admin_client.post(
+        change_url(order),
+        edit_data(order, customer_name="Jan Jansen", change_status_to="approved"),
+        follow=True,
+    )
+
+    page = response.content.decode()
+    assert "Nothing was saved" in page
+    assert "is &#x27;cancelled&#x27; and cannot move to &#x27;approved&#x27;" in page
+    assert "was changed successfully" not in page
+    order.refresh_from_db()
+    assert (order.customer_name, order.status) == ("Sanne de Vries", "new")
