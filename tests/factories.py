@@ -1,24 +1,13 @@
 import factory
 
+from integrations.examples import VOLVO_DEALER_INTEGRATION
 from integrations.models import PartnerIntegration
 from integrations.secrets import generate_webhook_secret
 from orders.models import Order
 from organizations.models import Organization
 
-VOLVO_STATUS_MAPPING = {
-    "chargecars_to_partner": {
-        "new": "RECEIVED",
-        "approved": "CONFIRMED",
-        "in_progress": "IN_PROGRESS",
-        "completed": "DELIVERED",
-    },
-    "partner_to_chargecars": {
-        "RECEIVED": "new",
-        "CONFIRMED": "approved",
-        "IN_PROGRESS": "in_progress",
-        "DELIVERED": "completed",
-    },
-}
+# The source document's example mapping, as the example partners load it.
+VOLVO_STATUS_MAPPING = VOLVO_DEALER_INTEGRATION["status_mapping"]
 
 
 class OrganizationFactory(factory.django.DjangoModelFactory):
