@@ -56,6 +56,8 @@ bench: bench-api bench-outbound
 # Partner API under gunicorn (2 workers) + PostgreSQL against a bare Django floor view.
 # BENCH_DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/bench (recreated).
 bench-api: install-dev .env
+	@command -v wrk >/dev/null || (echo "installing Debian's wrk (load generator)"; \
+		apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 	$(PY) bench/api_bench.py
 
 # Outbound webhooks: one worker process against a local sink vs a plain signed-post loop.
