@@ -26,6 +26,7 @@ from django.db.models.lookups import Exact
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
+from chargecars.rows import row_insert, row_load
 from integrations.api.errors import ProblemError, validation_problem
 from integrations.api.serializers import (
     ORDER_FIELDS,
@@ -142,7 +143,7 @@ def inbound_event_record_refusal(
     event = _event_for(request, signature_verdict=verdict)
     _fill_from_problem(event, problem)
     event.outcome = outcome
-    event.save(force_insert=True)
+    row_insert(event)
     return event
 
 
@@ -172,7 +173,7 @@ def _record_duplicate(request: InboundRequest, original: InboundEvent) -> Inboun
     )
     if event.body != original.body:
         event.error = "Repeated webhook-id with a different body; answered with the original."
-    event.save(force_insert=True)
+    row_insert(event)
     return event
 
 
@@ -199,7 +200,7 @@ def inbound_request_process(
                 result = handler(request=request, event=event, retry=attempt > 1)
                 event.outcome, event.response_status = result.outcome, result.status
                 event.response_body, event.order = result.body, result.order
-                event.save(force_insert=True)
+                row_insert(event)
             return event
         except ProblemError as problem:
             _fill_from_problem(event, problem)
@@ -215,7 +216,7 @@ def inbound_request_process(
     # Refused input is stored (and idempotent) too, in its own transaction.
     try:
         with transaction.atomic():
-            event.save(force_insert=True)
+            row_insert(event)
         return event
     except IntegrityError:
         if kind == InboundEvent.Kind.REQUEST and (found := _original_for(request)):
@@ -371,7 +372,10 @@ def order_for_partner(
     )
     values = {"partner_order_id": partner_order_id, "integration_id": integration_id}
     params = [values[p.name] if isinstance(p, _Argument) else p for p in params]
-    return next(iter(Order.objects.raw(sql, params)), None)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row_load(Order, row) if row is not None else None
 
 
 def _not_found(partner_order_id: str) -> ProblemError:

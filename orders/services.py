@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from chargecars.rows import row_insert, row_update
 from orders.models import Order, OrderNumber, OrderStatusChange
 from orders.signals import order_status_changed
 from orders.status import OrderStatus, allowed_next_statuses
@@ -23,7 +24,7 @@ class InvalidTransition(ValidationError):
 
 
 def order_number_next() -> str:
-    sequence = OrderNumber.objects.create()
+    sequence = row_insert(OrderNumber())
     return f"CC-{timezone.now().year}-{sequence.pk:06d}"
 
 
@@ -69,8 +70,8 @@ def _order_create(*, source, integration, user, note, inbound_event, **fields) -
     order.full_clean(
         exclude=["source_integration"], validate_unique=False, validate_constraints=False
     )
-    order.save(force_insert=True)
-    change = OrderStatusChange.objects.create(
+    row_insert(order)
+    change = OrderStatusChange(
         order=order,
         from_status="",
         to_status=OrderStatus.NEW,
@@ -80,6 +81,7 @@ def _order_create(*, source, integration, user, note, inbound_event, **fields) -
         note=note,
         inbound_event_id=inbound_event.pk if inbound_event is not None else None,
     )
+    row_insert(change)
     order_status_changed.send(sender=Order, order=order, change=change)
     return order
 
@@ -140,7 +142,7 @@ def _order_change_status(
     locked = order if order_is_locked else Order.objects.select_for_update().get(pk=order.pk)
     if to_status not in allowed_next_statuses(locked.status):
         raise InvalidTransition(order=locked, to_status=to_status)
-    change = OrderStatusChange.objects.create(
+    change = OrderStatusChange(
         order=locked,
         from_status=locked.status,
         to_status=to_status,
@@ -150,8 +152,9 @@ def _order_change_status(
         note=note,
         inbound_event_id=inbound_event.pk if inbound_event is not None else None,
     )
+    row_insert(change)
     locked.status = to_status
-    locked.save(update_fields=["status", "updated_at", *also_update_fields])
+    row_update(locked, ("status", "updated_at", *also_update_fields))
     order.status, order.updated_at = locked.status, locked.updated_at
     order_status_changed.send(sender=Order, order=locked, change=change)
     return change

@@ -45,3 +45,32 @@ def test_start_up_stops_with_a_clear_message_when_the_retry_schedule_is_empty():
 
     assert result.returncode != 0
     assert "WEBHOOK_RETRY_SCHEDULE must list at least one delay" in result.stderr
+
+
+def database_options(**overrides) -> str:
+    env = {**os.environ, "DATABASE_URL": "postgres://app@db.internal:5432/app", **overrides}
+    return (
+        subprocess.run(
+            [
+                sys.executable,
+                "manage.py",
+                "shell",
+                "-c",
+                "from django.conf import settings; print(settings.DATABASES['default'].get('OPTIONS'))",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+
+
+def test_postgresql_prepares_repeated_statements_unless_turned_off_for_pgbouncer():
+    assert database_options() == "{'server_side_binding': True, 'prepare_threshold': 5}"
+    assert "'prepare_threshold': 2" in database_options(DATABASE_PREPARE_THRESHOLD="2")
+    assert database_options(DATABASE_PREPARED_STATEMENTS="false") in ("None", "{}")
