@@ -9,8 +9,9 @@ It applies the integration's ``authentication_type`` from ``api_credentials``:
 * ``oauth2``: the client-credentials grant (optional ``scope``; the client authenticates
   with HTTP Basic, or in the form body when ``token_auth_method`` is ``client_secret_post``).
 
-Access tokens are cached in Django's cache (shared by every process) until
-PARTNER_TOKEN_EXPIRY_MARGIN seconds before they expire, and fetched again once when the
+Access tokens are cached in Django's cache (shared by every process), encrypted with
+FIELD_ENCRYPTION_KEY like every stored secret, until PARTNER_TOKEN_EXPIRY_MARGIN seconds
+before they expire, and fetched again once when the
 partner answers 401. Every call has connect and read timeouts; idempotent calls are retried
 a bounded number of times; URLs are checked against the SSRF policy
 (``integrations.config.check_outbound_url``). Credentials never appear in logs or errors.
@@ -27,6 +28,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from integrations.config import DEFAULT_API_KEY_HEADER, check_outbound_url
+from integrations.encryption import DecryptionError, decrypt_text, encrypt_text
 from integrations.http import error_text, redact_url, session_for
 from integrations.models import AuthenticationType, PartnerIntegration
 
@@ -92,15 +94,16 @@ class PartnerClient:
     def access_token(self, *, refresh: bool = False) -> str:
         """The cached access token, or a new one from the token endpoint."""
         key = self._token_cache_key()
-        if not refresh:
-            token = cache.get(key)
-            if token:
-                return token
+        if not refresh and (stored := cache.get(key)):
+            try:
+                return decrypt_text(stored, label="cached access token")
+            except DecryptionError:
+                pass  # encrypted under a key since retired: fetch a new one
         token, expires_in = self._fetch_token()
         lifetime = expires_in - settings.PARTNER_TOKEN_EXPIRY_MARGIN
         if lifetime <= 0:
             lifetime = max(expires_in // 2, 1)
-        cache.set(key, token, timeout=lifetime)
+        cache.set(key, encrypt_text(token), timeout=lifetime)
         return token
 
     # --- authentication -------------------------------------------------------------------------

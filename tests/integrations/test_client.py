@@ -6,6 +6,8 @@ import time
 from urllib.parse import parse_qs
 
 import pytest
+from cryptography.fernet import Fernet
+from django.core.cache import cache
 from werkzeug import Response
 
 from integrations.client import PartnerAPIError, PartnerClient, client_test_connection
@@ -125,6 +127,21 @@ def test_bearer_with_client_credentials_fetches_and_caches_a_token(partner):
     assert form == {"grant_type": ["client_credentials"]}
     expected = base64.b64encode(f"chargecars_api:{CLIENT_SECRET}".encode()).decode()
     assert partner.token_requests[0].headers["Authorization"] == f"Basic {expected}"
+
+
+def test_the_cached_token_is_encrypted_and_survives_no_key_rotation(settings, partner):
+    integration = integration_for(partner, "bearer_token", client_credentials(partner))
+    client = PartnerClient(integration)
+    client.get("orders")
+
+    stored = cache.get(client._token_cache_key())
+    assert stored and "tok-1" not in stored  # what Redis (or the file cache) holds
+
+    settings.FIELD_ENCRYPTION_KEY = [Fernet.generate_key().decode()]  # old key retired
+    PartnerClient(integration).get("orders")
+
+    assert partner.tokens_issued == 2
+    assert partner.api_requests[-1].headers["Authorization"] == "Bearer tok-2"
 
 
 def test_oauth2_sends_the_scope_and_can_post_client_credentials(partner):
