@@ -64,6 +64,8 @@ class PartnerAPIView(APIView):
     parser_classes = (JSONParser,)
     renderer_classes = (JSONRenderer,)
     content_negotiation_class = IgnoreAccept
+    # No OPTIONS (DRF would describe the endpoint to unsigned callers): it answers 405.
+    http_method_names = ["get", "post", "head"]
     action: str = ""
 
     def _refuse(self, request, verdict: str, outcome: str, problem: ProblemError) -> NoReturn:

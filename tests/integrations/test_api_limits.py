@@ -104,6 +104,15 @@ def test_a_wrong_method_answers_problem_json_405(partner):
     assert "POST" in response["Allow"]
 
 
+def test_an_unsigned_options_request_learns_nothing_about_the_endpoint(partner):
+    response = partner.client.options(partner.url())
+
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/problem+json"
+    assert response["Allow"] == "POST"
+    assert "parses" not in response.json() and "renders" not in response.json()
+
+
 def test_a_nul_character_in_the_url_answers_404_not_a_server_error(partner):
     response = partner.get("A%00B")
 
