@@ -109,6 +109,16 @@ def next_sync_slot(*, integration: PartnerIntegration, now: datetime | None = No
     return anchor + periods * period
 
 
+def _failure_streak(integration_id) -> int:
+    """Consecutive retryable failures recorded so far for an integration that is not held."""
+    return (
+        DeliveryHold.objects.filter(integration_id=integration_id, state=DeliveryHoldState.OPEN)
+        .values_list("consecutive_failures", flat=True)
+        .first()
+        or 0
+    )
+
+
 def _integration_is_holding(integration_id) -> bool:
     return DeliveryHold.objects.filter(
         integration_id=integration_id, state__in=HOLDING_STATES
@@ -536,6 +546,9 @@ def _send_all(
     batch = _Batch(integration=integration, token=token)
     sent: list[tuple[WebhookDelivery, AttemptResult]] = []
     held_reason = ""
+    # Claimed batches stop where the hold threshold is reached; the hold then keeps the rest
+    # (probes and drains, token None, apply their own rules).
+    streak = _failure_streak(integration.pk) if token else None
     for delivery in deliveries:
         if token and timezone.now() + timedelta(seconds=budget) > delivery.claimed_until:
             break  # lease nearly over: leave the rest to the next claim
@@ -549,6 +562,10 @@ def _send_all(
         batch.results.append((delivery, result))
         if result.outcome == GONE and delivery.event != PING_EVENT:
             break  # the partner retired the endpoint: the rest is held, not sent
+        if streak is not None and delivery.event != PING_EVENT:
+            streak = 0 if result.outcome == SUCCESS else streak + (result.outcome == RETRY)
+            if streak >= settings.WEBHOOK_HOLD_AFTER_FAILURES:
+                break  # recording this trips the hold: the rest waits held, unsent
         if len(batch.results) >= flush_every:
             held_reason = _record(batch) or held_reason
             sent += batch.results

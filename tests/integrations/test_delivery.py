@@ -501,6 +501,31 @@ def test_consecutive_failures_hold_deliveries_which_drain_in_order_on_recovery(
     assert hold.consecutive_failures == 0
 
 
+def test_a_batch_stops_sending_once_the_hold_threshold_is_reached(
+    settings,
+    httpserver,
+    received,
+    webhook_integration,
+    django_capture_on_commit_callbacks,
+    monkeypatch,
+):
+    settings.WEBHOOK_HOLD_AFTER_FAILURES = 3
+    monkeypatch.setattr("integrations.tasks.webhook_delivery_send.delay", lambda pk: None)
+    serve(httpserver, received, [Response("down", status=503)] * 10)
+    order = create_order(webhook_integration, django_capture_on_commit_callbacks, "A")
+    for status in ("approved", "in_progress", "completed"):
+        change(order, status, django_capture_on_commit_callbacks)
+
+    dispatch_now()  # one claimed batch of four; the third failure holds the integration
+
+    assert len(received.requests) == 3
+    assert DeliveryHold.objects.get().state == DeliveryHoldState.HELD
+    deliveries = WebhookDelivery.objects.order_by("sequence")
+    assert [d.state for d in deliveries] == [DeliveryState.HELD] * 4
+    assert [d.attempts for d in deliveries] == [1, 1, 1, 0]
+    assert not deliveries.filter(claim_token__isnull=False).exists()
+
+
 def test_a_success_resets_the_consecutive_failure_count(
     settings, httpserver, received, webhook_integration, django_capture_on_commit_callbacks
 ):
