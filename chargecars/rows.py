@@ -38,6 +38,14 @@ def _check_plain(model: type[Model], fields) -> None:
 
 
 @functools.cache
+def _database_filled(model: type[Model]) -> tuple[Field, ...]:
+    """Fields the database fills in when the INSERT leaves them out."""
+    return tuple(
+        f for f in model._meta.concrete_fields if f.has_db_default() or isinstance(f, _AUTO_FIELDS)
+    )
+
+
+@functools.cache
 def _insert_statement(model: type[Model], alias: str, omitted: frozenset[str]) -> _Statement:
     """INSERT of every concrete column except ``omitted``, which the database fills in."""
     connection = connections[alias]
@@ -92,7 +100,7 @@ def row_insert(obj: Model, *, using: str = DEFAULT_DB_ALIAS) -> Model:
     pre_save.send(sender=model, instance=obj, raw=False, using=using, update_fields=None)
     omitted = frozenset(
         f.attname
-        for f in model._meta.concrete_fields
+        for f in _database_filled(model)
         if isinstance(value := getattr(obj, f.attname), DatabaseDefault)
         or (value is None and isinstance(f, _AUTO_FIELDS))
     )
