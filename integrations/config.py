@@ -1,6 +1,5 @@
 """Validation of an integration's configuration: name, URLs, events, mapping, credentials."""
 
-import ipaddress
 import re
 import socket
 from urllib.parse import urlsplit
@@ -9,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
-from integrations.http import redact_url
+from integrations.http import address_is_public, redact_url
 from orders.status import OrderStatus
 
 WEBHOOK_EVENTS: dict[str, str] = {
@@ -53,12 +52,8 @@ def _is_private_address(host: str) -> bool:
     try:
         infos = socket.getaddrinfo(host, None)
     except (socket.gaierror, UnicodeError):
-        return False  # unresolvable now; checked again when we connect
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global or address.is_multicast:
-            return True
-    return False
+        return False  # unresolvable now; the connection checks the address it reaches
+    return not all(address_is_public(info[4][0]) for info in infos)
 
 
 def check_outbound_url(url: str) -> str | None:

@@ -1,20 +1,79 @@
 """HTTP plumbing shared by webhook delivery and the partner API client.
 
 One ``requests.Session`` per partner host, per thread of each worker process, so
-connections to a partner are kept alive between deliveries. URLs are redacted before they
-reach a log line or an error message (a partner may put a token in its query string).
+connections to a partner are kept alive between deliveries. Unless
+PARTNER_ALLOW_PRIVATE_NETWORKS is set, every new connection checks the address it actually
+reached and drops it when that is not public: a host name that passed the URL check and
+then resolves to an internal address (DNS rebinding) gets no request. URLs are redacted
+before they reach a log line or an error message (a partner may put a token in its query
+string).
 """
 
+import ipaddress
 import threading
 from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from django.conf import settings
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 
 USER_AGENT = "ChargeCars-Webhooks/1.0"
 
 _local = threading.local()
+
+
+def address_is_public(address: str) -> bool:
+    """A global unicast address: not private, loopback, link-local, reserved or multicast."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+class _PublicPeerOnly:
+    def _new_conn(self):
+        sock = super()._new_conn()
+        if not settings.PARTNER_ALLOW_PRIVATE_NETWORKS:
+            peer = sock.getpeername()[0]
+            if not address_is_public(peer):
+                sock.close()
+                raise NewConnectionError(
+                    self,
+                    f"Refused to connect to {self.host}: it resolved to {peer}, which is not "
+                    "a public address.",
+                )
+        return sock
+
+
+class _HTTPConnection(_PublicPeerOnly, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_PublicPeerOnly, HTTPSConnection):
+    pass
+
+
+class _HTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class PublicOnlyAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` whose connections refuse non-public peers (see the module doc)."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _HTTPConnectionPool,
+            "https": _HTTPSConnectionPool,
+        }
 
 
 def session_for(url: str) -> requests.Session:
@@ -31,7 +90,7 @@ def session_for(url: str) -> requests.Session:
         # Integrations on one partner host share this session: a cookie one of them gets
         # must never be sent on behalf of another.
         session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0)
+        adapter = PublicOnlyAdapter(pool_connections=1, pool_maxsize=4, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.headers["User-Agent"] = USER_AGENT

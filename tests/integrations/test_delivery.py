@@ -1,6 +1,7 @@
 """Outbound webhooks against a real partner server on 127.0.0.1 (pytest-httpserver)."""
 
 import logging
+import socket
 import time
 from datetime import timedelta
 
@@ -654,6 +655,38 @@ def test_webhooks_to_private_addresses_are_refused_in_production(
     attempt = DeliveryAttempt.objects.get()
     assert attempt.error_class == "refused_url"
     assert WebhookDelivery.objects.get().state == DeliveryState.FAILED
+    assert received.requests == []
+
+
+def test_a_host_that_resolves_to_a_private_address_after_the_check_gets_nothing(
+    settings,
+    httpserver,
+    received,
+    webhook_integration,
+    django_capture_on_commit_callbacks,
+    monkeypatch,
+):
+    """DNS rebinding: public when the URL is checked, loopback when we connect."""
+    serve(httpserver, received)
+    settings.PARTNER_ALLOW_PRIVATE_NETWORKS = False
+    webhook_integration.webhook_url = f"https://partner.example:{httpserver.port}{HOOK}"
+    webhook_integration.save()
+    real_getaddrinfo = socket.getaddrinfo
+    answers = iter(["93.184.216.34"])
+
+    def rebinding_dns(host, port, *args, **kwargs):
+        if host != "partner.example":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        address = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port or 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    attempt = DeliveryAttempt.objects.get()
+    assert attempt.error_class == "connection_error"
+    assert "resolved to 127.0.0.1, which is not a public address" in attempt.error_message
     assert received.requests == []
 
 
