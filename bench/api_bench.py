@@ -5,8 +5,9 @@
 3. Pre-signs unique requests (half order creations, half status updates) into a file that
    wrk replays with bench/requests.lua, so the load generator spends no CPU on HMAC.
 4. Starts gunicorn (2 workers) on 127.0.0.1 and runs wrk against the API, then against the
-   floor view (parse the body, one INSERT) with the same bodies.
-5. Prints requests/s, p50 and p99 for both and the ratio.
+   floor view (parse the body, one INSERT) with the same bodies, then against a typical
+   DRF endpoint (verify, validate, one ModelSerializer create) for reference.
+5. Prints requests/s, p50 and p99 for each and the ratios to the floor.
 """
 
 import json
@@ -155,6 +156,7 @@ def prepare(n_requests: int) -> list[tuple[Path, Path]]:
                 (
                     f"POST\t{base}\t{msg_id}\t{timestamp}\t{signature}\t{body}\n",
                     f"POST\t/bench/floor/\t{msg_id}\t{timestamp}\t{signature}\t{body}\n",
+                    f"POST\t/bench/typical/\t{msg_id}\t{timestamp}\t{signature}\t{body}\n",
                 )
             )
         if i < updates:
@@ -162,20 +164,25 @@ def prepare(n_requests: int) -> list[tuple[Path, Path]]:
             msg_id = f"msg_{uuid.uuid4().hex}"
             signature = webhook.sign(msg_id, now, body)
             floor_body = json.dumps({"partner_order_id": f"PRE-{i}", **json.loads(body)})
+            floor_signature = webhook.sign(msg_id, now, floor_body)
             lines.append(
                 (
                     f"POST\t{base}PRE-{i}/status/\t{msg_id}\t{timestamp}\t{signature}\t{body}\n",
                     f"POST\t/bench/floor/\t{msg_id}\t{timestamp}\t{signature}\t{floor_body}\n",
+                    f"POST\t/bench/typical/\t{msg_id}\t{timestamp}\t{floor_signature}\t"
+                    f"{floor_body}\n",
                 )
             )
     files = []
     per_round = len(lines) // ROUNDS
     for r in range(ROUNDS):
         chunk = lines[r * per_round : (r + 1) * per_round]
-        api_file, floor_file = WORK / f"api_{r}.tsv", WORK / f"floor_{r}.tsv"
-        api_file.write_text("".join(api for api, _ in chunk))
-        floor_file.write_text("".join(floor for _, floor in chunk))
-        files.append((api_file, floor_file))
+        round_files = []
+        for index, side in enumerate(("api", "floor", "typical")):
+            path = WORK / f"{side}_{r}.tsv"
+            path.write_text("".join(line[index] for line in chunk))
+            round_files.append(path)
+        files.append(tuple(round_files))
     connection.close()
     return files
 
@@ -267,9 +274,13 @@ def main() -> None:
             check=False,
         )
         rounds = []
-        for r, (api_file, floor_file) in enumerate(files):
+        for r, (api_file, floor_file, typical_file) in enumerate(files):
             rounds.append(
-                (run_wrk(port, api_file, f"api{r}"), run_wrk(port, floor_file, f"floor{r}"))
+                (
+                    run_wrk(port, api_file, f"api{r}"),
+                    run_wrk(port, floor_file, f"floor{r}"),
+                    run_wrk(port, typical_file, f"typical{r}"),
+                )
             )
     finally:
         gunicorn.send_signal(signal.SIGTERM)
@@ -286,22 +297,32 @@ def main() -> None:
     del django
 
     print()
-    print(f"{'':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'non-2xx':>8}")
-    ratios = []
-    for r, (api, floor) in enumerate(rounds):
-        for label, result in ((f"api #{r + 1}", api), (f"floor #{r + 1}", floor)):
+    print(f"{'':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'non-2xx':>8}")
+    ratios, typical_ratios = [], []
+    for r, (api, floor, typical) in enumerate(rounds):
+        for label, result in (
+            (f"api #{r + 1}", api),
+            (f"floor #{r + 1}", floor),
+            (f"typical #{r + 1}", typical),
+        ):
             print(
-                f"{label:8} {result['rps']:9.1f} {result['p50']:8.2f} {result['p99']:8.2f} "
+                f"{label:10} {result['rps']:9.1f} {result['p50']:8.2f} {result['p99']:8.2f} "
                 f"{result['requests']:9d} {result['non2xx']:8d}"
             )
         ratios.append(api["rps"] / floor["rps"] if floor["rps"] else 0.0)
-        if api["requests"] > REQUESTS // ROUNDS:
+        typical_ratios.append(typical["rps"] / floor["rps"] if floor["rps"] else 0.0)
+        if max(api["requests"], typical["requests"]) > REQUESTS // ROUNDS:
             print("warning: wrk replayed requests (raise BENCH_REQUESTS_COUNT)")
     median = sorted(ratios)[len(ratios) // 2]
-    api_p99 = sorted(api["p99"] for api, _ in rounds)[len(rounds) // 2]
+    typical_median = sorted(typical_ratios)[len(typical_ratios) // 2]
+    api_p99 = sorted(api["p99"] for api, _, _ in rounds)[len(rounds) // 2]
     print(
         f"ratio api/floor per round: {', '.join(f'{x:.2f}' for x in ratios)}; median "
         f"{median:.2f} (target >= 0.60); median api p99 {api_p99:.1f} ms (target < 50)"
+    )
+    print(
+        f"for reference, a typical DRF endpoint (verify, validate, one ModelSerializer create) "
+        f"per round: {', '.join(f'{x:.2f}' for x in typical_ratios)}; median {typical_median:.2f}"
     )
     print(f"inbound event outcomes: {outcomes}")
 

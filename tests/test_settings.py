@@ -56,7 +56,8 @@ def database_options(**overrides) -> str:
                 "manage.py",
                 "shell",
                 "-c",
-                "from django.conf import settings; print(settings.DATABASES['default'].get('OPTIONS'))",
+                "from django.conf import settings; "
+                "print(settings.DATABASES['default'].get('OPTIONS'))",
             ],
             cwd=ROOT,
             env=env,
