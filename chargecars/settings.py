@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
@@ -322,6 +323,19 @@ PARTNER_API_MAX_RETRIES = env.int("PARTNER_API_MAX_RETRIES", default=2)
 # Seconds before expiry at which a cached partner access token is replaced.
 PARTNER_TOKEN_EXPIRY_MARGIN = env.int("PARTNER_TOKEN_EXPIRY_MARGIN", default=60)
 
+# Days an inbound event that changed no order, and the attempt log of a finished webhook
+# delivery, are kept (0: forever). Events that changed an order and deliveries themselves
+# are kept with the order. Pruned daily by beat, or by `manage.py prune_records`.
+INBOUND_EVENT_RETENTION_DAYS = env.int("INBOUND_EVENT_RETENTION_DAYS", default=90)
+DELIVERY_ATTEMPT_RETENTION_DAYS = env.int("DELIVERY_ATTEMPT_RETENTION_DAYS", default=90)
+for _name in ("INBOUND_EVENT_RETENTION_DAYS", "DELIVERY_ATTEMPT_RETENTION_DAYS"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} must be a number of days, or 0 to keep everything.")
+
+CELERY_BEAT_SCHEDULE["records-prune"] = {
+    "task": "integrations.tasks.records_prune",
+    "schedule": crontab(hour=3, minute=17),
+}
 CELERY_BEAT_SCHEDULE["webhook-deliveries-dispatch"] = {
     "task": "integrations.tasks.webhook_deliveries_dispatch",
     "schedule": WEBHOOK_DISPATCH_INTERVAL,

@@ -1,8 +1,12 @@
 """Celery tasks: thin wrappers that hand a primary key or claim token to one service."""
 
+import logging
+
 from celery import shared_task
 
-from integrations import delivery
+from integrations import delivery, retention
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True)
@@ -30,4 +34,15 @@ def webhook_deliveries_dispatch() -> None:
     delivery.deliveries_dispatch(
         enqueue_batch=lambda token: webhook_deliveries_send_batch.delay(str(token)),
         enqueue_drain=lambda integration_id: webhook_deliveries_drain.delay(str(integration_id)),
+    )
+
+
+@shared_task(ignore_result=True)
+def records_prune() -> None:
+    """Celery beat, daily: delete audit rows past their retention period."""
+    pruned = retention.records_prune()
+    logger.info(
+        "Pruned %d inbound events and %d delivery attempts past their retention period",
+        pruned.inbound_events,
+        pruned.delivery_attempts,
     )

@@ -75,3 +75,10 @@ def test_postgresql_prepares_repeated_statements_unless_turned_off_for_pgbouncer
     assert database_options() == "{'server_side_binding': True, 'prepare_threshold': 5}"
     assert "'prepare_threshold': 2" in database_options(DATABASE_PREPARE_THRESHOLD="2")
     assert database_options(DATABASE_PREPARED_STATEMENTS="false") in ("None", "{}")
+
+
+def test_start_up_stops_with_a_clear_message_when_a_retention_period_is_negative():
+    result = start_django(INBOUND_EVENT_RETENTION_DAYS="-1")
+
+    assert result.returncode != 0
+    assert "INBOUND_EVENT_RETENTION_DAYS must be a number of days" in result.stderr
