@@ -36,6 +36,7 @@ from integrations import health
 from integrations.config import check_outbound_url
 from integrations.http import error_text, redact_url, session_for
 from integrations.models import (
+    WORKER_LOST,
     DeliveryAttempt,
     DeliveryHold,
     DeliveryHoldState,
@@ -234,11 +235,16 @@ def deliveries_claim_due(
     )
     with transaction.atomic():
         rows = list(
-            due.select_for_update(skip_locked=True).values_list("id", "integration_id")[:limit]
+            due.select_for_update(skip_locked=True).values_list(
+                "id", "integration_id", "claim_token"
+            )[:limit]
         )
         by_integration: dict = {}
-        for pk, integration_id in rows:
+        for pk, integration_id, _ in rows:
             by_integration.setdefault(integration_id, []).append(pk)
+        _record_lost_claims(
+            [(pk, integration_id) for pk, integration_id, token in rows if token], now
+        )
         claims = []
         for ids in by_integration.values():
             token = uuid.uuid4()
@@ -248,6 +254,27 @@ def deliveries_claim_due(
             )
             claims.append((token, ids))
     return claims
+
+
+def _record_lost_claims(lost: list[tuple[uuid.UUID, object]], now: datetime) -> None:
+    """A claim whose lease ran out with its token still set: the worker stopped (killed,
+    crashed) between claiming and recording an outcome. Log that try in the attempt log;
+    it may have reached the partner, and the resend carries the same webhook-id."""
+    DeliveryAttempt.objects.bulk_create(
+        [
+            DeliveryAttempt(
+                delivery_id=pk,
+                integration_id=integration_id,
+                attempted_at=now,
+                succeeded=False,
+                error_class=WORKER_LOST,
+                error_message="The worker sending this delivery stopped before recording an "
+                "outcome; the partner may have received it. Sent again with the same "
+                "webhook-id.",
+            )
+            for pk, integration_id in lost
+        ]
+    )
 
 
 def deliveries_release(*, token) -> int:

@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from integrations.models import DeliveryAttempt, PartnerIntegration
+from integrations.models import WORKER_LOST, DeliveryAttempt, PartnerIntegration
 
 SUCCESS_RATE_WINDOW = timedelta(hours=24)
 
@@ -16,9 +16,12 @@ SUCCESS_RATE_WINDOW = timedelta(hours=24)
 def integration_success_rate(*, integration_id, now: datetime | None = None) -> Decimal | None:
     """Successful webhook attempts over all attempts in the trailing 24 hours, in percent."""
     since = (now or timezone.now()) - SUCCESS_RATE_WINDOW
-    totals = DeliveryAttempt.objects.filter(
-        integration_id=integration_id, attempted_at__gte=since
-    ).aggregate(total=Count("id"), ok=Count("id", filter=Q(succeeded=True)))
+    # A try our own worker lost says nothing about the partner.
+    totals = (
+        DeliveryAttempt.objects.filter(integration_id=integration_id, attempted_at__gte=since)
+        .exclude(error_class=WORKER_LOST)
+        .aggregate(total=Count("id"), ok=Count("id", filter=Q(succeeded=True)))
+    )
     if not totals["total"]:
         return None
     return (Decimal(totals["ok"] * 100) / Decimal(totals["total"])).quantize(Decimal("0.01"))

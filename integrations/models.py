@@ -357,6 +357,10 @@ class WebhookDelivery(models.Model):
         return f"{self.event} -> {self.integration_id} ({self.state})"
 
 
+# DeliveryAttempt.error_class of a try whose worker stopped before recording an outcome.
+WORKER_LOST = "worker_lost"
+
+
 class DeliveryAttempt(models.Model):
     """One HTTP attempt of a delivery: the audit trail (never holds credentials)."""
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from werkzeug import Response
 
 from integrations import delivery as outbox
+from integrations.health import integration_success_rate
 from integrations.models import (
     DeliveryAttempt,
     DeliveryHold,
@@ -443,6 +444,24 @@ def test_a_delivery_whose_lease_expired_is_claimed_again(webhook_integration):
     WebhookDelivery.objects.update(claimed_until=expired, next_attempt_at=expired)
 
     assert len(outbox.deliveries_claim_due(limit=10)) == 1
+    lost = DeliveryAttempt.objects.get()  # the try whose worker never reported back
+    assert (lost.error_class, lost.succeeded) == ("worker_lost", False)
+    assert "may have received it" in lost.error_message
+    assert integration_success_rate(integration_id=webhook_integration.pk) is None
+
+
+def test_a_released_claim_leaves_no_lost_try_in_the_attempt_log(webhook_integration):
+    WebhookDelivery.objects.create(
+        integration=webhook_integration,
+        event="order_created",
+        payload={},
+        next_attempt_at=timezone.now(),
+    )
+    [(token, _)] = outbox.deliveries_claim_due(limit=10)
+    outbox.deliveries_release(token=token)  # a worker that stopped in time gives it back
+
+    assert len(outbox.deliveries_claim_due(limit=10)) == 1
+    assert not DeliveryAttempt.objects.exists()
 
 
 def test_the_dispatcher_sends_due_deliveries_in_one_batch_per_integration(

@@ -224,3 +224,5 @@ def test_a_worker_killed_mid_delivery_leads_to_a_later_delivery_with_the_same_id
     assert len(received) >= 2
     assert set(received) == {str(delivery.pk)}  # the same webhook-id: partners deduplicate
     assert DeliveryAttempt.objects.filter(delivery=delivery, succeeded=True).count() == 1
+    lost = DeliveryAttempt.objects.filter(delivery=delivery, error_class="worker_lost")
+    assert lost.count() == 1  # the killed try is in the attempt log
