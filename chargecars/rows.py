@@ -1,13 +1,15 @@
-"""Single-row INSERT and UPDATE with SQL built once per model, for the partner API's hot path.
+"""Single-row INSERT, UPDATE and load with SQL built once per model, for the hot paths.
 
 ``Model.save()`` compiles its statement on every call; on the partner API that was about
-40 % of a request's CPU, more than PostgreSQL spent running the statements. These two
-functions do what ``save(force_insert=True)`` and ``save(update_fields=...)`` do for a
-plain row (``pre_save``/``post_save`` signals, ``auto_now`` and other ``pre_save`` values,
-each field's database preparation, database defaults returned by the INSERT), with the SQL
-text cached per model, database and set of columns. They refuse what they do not handle
+40 % of a request's CPU, more than PostgreSQL spent running the statements. ``row_insert``
+and ``row_update`` do what ``save(force_insert=True)`` and ``save(update_fields=...)`` do
+for a plain row (``pre_save``/``post_save`` signals, ``auto_now`` and other ``pre_save``
+values, each field's database preparation, database defaults returned by the INSERT), with
+the SQL text cached per model, database and set of columns; ``row_load`` turns a fetched
+row into an instance with the ORM's converters. They refuse what they do not handle
 (inherited models, expressions as values, fields with custom placeholders), so a model
-that grows such a thing fails loudly here instead of being saved wrongly.
+that grows such a thing fails loudly here instead of being saved wrongly. The status
+engine and the inbound event log write through them.
 """
 
 import functools

@@ -257,9 +257,10 @@ def deliveries_claim_due(
 
 
 def _record_lost_claims(lost: list[tuple[uuid.UUID, object]], now: datetime) -> None:
-    """A claim whose lease ran out with its token still set: the worker stopped (killed,
-    crashed) between claiming and recording an outcome. Log that try in the attempt log;
-    it may have reached the partner, and the resend carries the same webhook-id."""
+    """A claim whose lease ran out with its token still set: no outcome was recorded (the
+    worker was killed or crashed mid-send, or its task never ran). Log that try in the
+    attempt log; it may have reached the partner, and the resend carries the same
+    webhook-id."""
     DeliveryAttempt.objects.bulk_create(
         [
             DeliveryAttempt(
@@ -268,9 +269,9 @@ def _record_lost_claims(lost: list[tuple[uuid.UUID, object]], now: datetime) -> 
                 attempted_at=now,
                 succeeded=False,
                 error_class=WORKER_LOST,
-                error_message="The worker sending this delivery stopped before recording an "
-                "outcome; the partner may have received it. Sent again with the same "
-                "webhook-id.",
+                error_message="The claim on this delivery ran out before an outcome was "
+                "recorded (the worker stopped, or its task never ran); the partner may have "
+                "received it. Sent again with the same webhook-id.",
             )
             for pk, integration_id in lost
         ]
