@@ -212,8 +212,8 @@ class PartnerClient:
         return (settings.PARTNER_API_CONNECT_TIMEOUT, settings.PARTNER_API_READ_TIMEOUT)
 
     def _send(self, method: str, url: str, *, refresh: bool, **kwargs) -> requests.Response:
-        headers, auth = self._auth(refresh=refresh)
-        headers = {**headers, **(kwargs.pop("headers", None) or {})}
+        credential_headers, auth = self._auth(refresh=refresh)
+        headers = {**credential_headers, **(kwargs.pop("headers", None) or {})}
         headers.setdefault("Accept", "application/json")
         if self.integration.api_version:
             headers.setdefault(API_VERSION_HEADER, str(self.integration.api_version))
@@ -235,9 +235,12 @@ class PartnerClient:
                 if attempt < tries:
                     time.sleep(0.2 * 2 ** (attempt - 1))
                     continue
-                raise PartnerAPIError(f"{method} {where} failed: {error_text(exc, url)}") from None
+                reason = _without(error_text(exc, url), credential_headers, auth)
+                raise PartnerAPIError(f"{method} {where} failed: {reason}") from None
             except requests.RequestException as exc:
-                raise PartnerAPIError(f"{method} {where} failed: {error_text(exc, url)}") from None
+                # e.g. InvalidHeader, whose message quotes the offending header value
+                reason = _without(error_text(exc, url), credential_headers, auth)
+                raise PartnerAPIError(f"{method} {where} failed: {reason}") from None
             logger.info(
                 "Partner API %s %s -> %s in %d ms",
                 method,
@@ -251,6 +254,17 @@ class PartnerClient:
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _without(text: str, headers: dict, auth: tuple[str, str] | None) -> str:
+    """``text`` with every credential we sent (header values, basic-auth password) removed."""
+    secrets = [str(value) for value in headers.values()]
+    secrets += [part for value in secrets for part in value.split()]
+    if auth:
+        secrets.append(str(auth[1]))
+    for secret in sorted({s for s in secrets if len(s.strip()) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, "[redacted]").replace(repr(secret), "'[redacted]'")
+    return text
 
 
 @dataclass

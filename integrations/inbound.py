@@ -81,8 +81,13 @@ class Result:
 
 
 def _text(value: str, limit: int | None = None) -> str:
-    """Text safe to store: PostgreSQL refuses NUL characters in text and jsonb."""
+    """Text safe to store: PostgreSQL refuses NUL characters and lone surrogates (which
+    JSON escapes such as "\\ud800" decode to) in text and jsonb."""
     value = value[:limit] if limit else value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", errors="replace").decode("utf-8")
     return value.replace("\x00", "\ufffd")
 
 

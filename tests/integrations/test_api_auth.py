@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -34,6 +35,21 @@ def assert_unauthorized(response, reason: str):
 )
 def test_malformed_signature_headers_answer_401_with_a_reason(partner, headers, reason):
     assert_unauthorized(partner.create(order_payload(), headers=headers), reason)
+
+
+@pytest.mark.parametrize("other", ["v2,a,b", "v0,,", "v1a,x,y,z"])
+def test_signatures_of_other_versions_are_ignored_whatever_their_shape(partner, other):
+    body = order_payload()
+    signed = partner.signed_headers(json.dumps(body))
+    wrong = {**signed, "webhook-signature": f"{other} v1,{'A' * 43}="}
+    right = {**signed, "webhook-signature": f"{other} {signed['webhook-signature']}"}
+
+    refused = partner.create(body, headers=wrong)
+    accepted = partner.create(body, headers=right)
+
+    assert refused.status_code == 401
+    assert "No signature matches" in refused.json()["detail"]
+    assert accepted.status_code == 201
 
 
 def test_an_expired_timestamp_answers_401(partner):

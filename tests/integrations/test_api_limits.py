@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from integrations.models import InboundEvent
@@ -126,6 +128,17 @@ def test_a_nul_character_in_a_field_name_answers_422_and_is_stored_safely(partne
     assert response.status_code == 422
     event = InboundEvent.objects.get()
     assert "\x00" not in str(event.response_body)
+
+
+def test_a_lone_surrogate_in_a_field_name_answers_422_and_is_stored_safely(partner):
+    raw = json.dumps({**order_payload(), "\ud800": 1})  # the escape "\\ud800" on the wire
+
+    response = partner.create(None, raw=raw)
+
+    assert response.status_code == 422
+    event = InboundEvent.objects.get()
+    assert event.response_status == 422
+    assert "\ud800" not in str(event.response_body)
 
 
 def test_djangos_own_upload_limit_also_answers_413(partner, settings):

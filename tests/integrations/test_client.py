@@ -215,6 +215,17 @@ def test_a_refused_token_request_names_the_status_but_not_the_secret(httpserver)
     assert CLIENT_SECRET not in str(error.value)
 
 
+@pytest.mark.parametrize("key", [" KEY-with-leading-space-1234", "KEY-with-newline-1234\n"])
+def test_a_credential_requests_refuses_as_a_header_is_not_quoted_in_the_error(partner, key):
+    integration = integration_for(partner, "api_key", {"api_key": key})
+
+    result = client_test_connection(integration=integration)
+
+    assert not result.ok
+    assert "[redacted]" in result.message
+    assert "KEY-with" not in result.message
+
+
 def test_idempotent_calls_are_retried_a_bounded_number_of_times(settings, partner):
     settings.PARTNER_API_MAX_RETRIES = 2
     integration = integration_for(partner, "api_key", {"api_key": "k"})
