@@ -1,4 +1,4 @@
-"""OpenAPI post-processing: errors are documented as application/problem+json."""
+"""OpenAPI pre- and post-processing: one path per endpoint, errors as problem+json."""
 
 from integrations.api.errors import PROBLEM_CONTENT_TYPE
 
@@ -16,3 +16,8 @@ def problem_content_types(result, generator, request, public):
                 if parameter.get("in") == "path" and parameter["name"] == "integration_name":
                     parameter["schema"]["pattern"] = "^[-a-zA-Z0-9_]+$"
     return result
+
+
+def without_slashless_twins(endpoints, **kwargs):
+    """Document each partner endpoint once, with its trailing slash."""
+    return [endpoint for endpoint in endpoints if endpoint[0].endswith("/")]

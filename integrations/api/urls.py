@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from integrations.api import views
@@ -15,6 +15,12 @@ partner_urls = [
         views.StatusUpdateView.as_view(),
         name="partner-order-status",
     ),
+    # The same endpoints without the trailing slash. Django would otherwise answer a 301 to
+    # an HTML page, and an HTTP client that follows it turns the POST into a bodiless GET.
+    # Left out of the OpenAPI schema (integrations.api.schema.without_slashless_twins).
+    re_path(r"^orders$", views.OrderCreateView.as_view()),
+    re_path(r"^orders/(?P<partner_order_id>[^/]+)$", views.OrderDetailView.as_view()),
+    re_path(r"^orders/(?P<partner_order_id>[^/]+)/status$", views.StatusUpdateView.as_view()),
 ]
 
 urlpatterns = [

@@ -3,7 +3,7 @@ import pytest
 from integrations.models import InboundEvent
 from orders.models import Order, OrderStatusChange
 from tests.factories import OrderFactory, PartnerIntegrationFactory
-from tests.integrations.conftest import PartnerClient, order_payload
+from tests.integrations.conftest import PartnerClient, order_payload, status_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -164,3 +164,14 @@ def test_a_partner_cannot_sign_for_another_integration(partner):
 
     assert response.status_code == 401
     assert Order.objects.count() == 0
+
+
+def test_the_endpoints_also_answer_without_the_trailing_slash(partner):
+    created = partner.post("orders", order_payload())
+    updated = partner.post("orders/VLV-2025-789123/status", status_payload("CONFIRMED"))
+    read = partner.client.get(
+        partner.url("orders/VLV-2025-789123"), headers=partner.signed_headers("")
+    )
+
+    assert (created.status_code, updated.status_code, read.status_code) == (201, 200, 200)
+    assert read.json()["status"] == "CONFIRMED"
