@@ -1,11 +1,14 @@
 """Per-integration request rate limits, counted in the shared cache (fixed windows)."""
 
+import fcntl
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
-from django.core.cache import cache, caches
+from django.core.cache import caches
+from django.core.cache.backends.filebased import FileBasedCache
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 
@@ -48,12 +51,23 @@ def _incr(key: str, timeout: int) -> int:
         if count == 1:
             client.expire(redis_key, timeout)
         return count
-    if cache.add(key, 1, timeout):
+    if isinstance(backend, FileBasedCache):
+        # The file cache's incr reads and then writes the file: web processes sharing it
+        # would lose counts. An exclusive lock on one file in the cache directory makes
+        # add-or-increment atomic across the processes of this machine.
+        with open(Path(backend._dir) / "ratelimit.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return _add_or_incr(backend, key, timeout)
+    return _add_or_incr(backend, key, timeout)
+
+
+def _add_or_incr(backend, key: str, timeout: int) -> int:
+    if backend.add(key, 1, timeout):
         return 1
     try:
-        return cache.incr(key)
+        return backend.incr(key)
     except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout)
+        backend.add(key, 1, timeout)
         return 1
 
 

@@ -1,4 +1,5 @@
 import json
+import multiprocessing
 
 import pytest
 
@@ -170,3 +171,24 @@ def test_repeating_an_answered_request_while_rate_limited_answers_429(partner, s
 
     assert response.status_code == 429
     assert partner.create(order_payload(), msg_id="msg_1").status_code == 429
+
+
+def _count_allowed(calls: int) -> int:
+    from integrations.ratelimit import Rate, rate_limit_hit
+
+    rate = Rate(limit=20, period=60)
+    return sum(rate_limit_hit(scope="partner:shared", rate=rate) is None for _ in range(calls))
+
+
+def test_the_rate_limit_holds_across_processes_on_the_default_file_cache(settings, tmp_path):
+    """`make run` serves from several gunicorn processes sharing the file cache."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "cache"),
+        }
+    }
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        allowed = sum(pool.map(_count_allowed, [50] * 4))
+
+    assert allowed == 20
