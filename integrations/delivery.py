@@ -340,17 +340,23 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     return min(max(seconds, 0.0), float(settings.WEBHOOK_RETRY_AFTER_MAX))
 
 
-def _read_excerpt(response: requests.Response) -> str:
+def _read_excerpt(response: requests.Response, *, url: str) -> tuple[str, str]:
+    """The start of the response body as text, and a note when the body was cut off."""
     cap = settings.WEBHOOK_RESPONSE_EXCERPT_CHARS
-    chunks, size = [], 0
-    for chunk in response.iter_content(chunk_size=8192):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > cap * 4:
-            break  # the rest is not read: this connection is dropped, not reused
-    response.close()
+    chunks, size, note = [], 0, ""
+    try:
+        for chunk in response.iter_content(chunk_size=8192):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > cap * 4:
+                break  # the rest is not read: this connection is dropped, not reused
+    except requests.RequestException as exc:
+        # The status line and headers arrived: the answer stands, only its body is partial.
+        note = f"the connection broke while the response body was read: {error_text(exc, url)}"
+    finally:
+        response.close()
     text = b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
-    return text[:cap]
+    return text[:cap], note
 
 
 def webhook_post(
@@ -382,7 +388,6 @@ def webhook_post(
             allow_redirects=False,
             stream=True,
         )
-        excerpt = _read_excerpt(response)
     except requests.Timeout as exc:
         result = AttemptResult(
             RETRY, now, error_class="timeout", error_message=error_text(exc, url)
@@ -396,6 +401,7 @@ def webhook_post(
             FAIL, now, error_class=type(exc).__name__, error_message=error_text(exc, url)
         )
     else:
+        excerpt, cut_off = _read_excerpt(response, url=url)
         outcome = classify_status(response.status_code)
         result = AttemptResult(
             outcome,
@@ -408,6 +414,8 @@ def webhook_post(
             result.error_message = "redirects are not followed; configure the final URL"
         elif outcome == GONE:
             result.error_message = "410 Gone: the partner retired this endpoint"
+        if cut_off:
+            result.error_message = "; ".join(filter(None, [result.error_message, cut_off]))
     result.duration_ms = int((time.perf_counter() - started) * 1000)
     return result
 

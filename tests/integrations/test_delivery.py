@@ -2,6 +2,7 @@
 
 import logging
 import socket
+import threading
 import time
 from datetime import timedelta
 
@@ -272,6 +273,120 @@ def test_a_connection_error_is_retried(
     delivery = WebhookDelivery.objects.get()
     assert delivery.state == DeliveryState.PENDING
     assert DeliveryAttempt.objects.get().error_class == "connection_error"
+
+
+class RawPartner:
+    """A partner written on a bare socket, for answers no HTTP server library sends: it
+    reads one request, then writes ``head`` and the ``body`` parts (``pause`` seconds
+    apart) and hangs up."""
+
+    def __init__(self, head: bytes, body: list[bytes], pause: float = 0.0):
+        self.head, self.body, self.pause = head, body, pause
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(10)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.requests = 0
+        self.thread = threading.Thread(target=self._answer, daemon=True)
+        self.thread.start()
+
+    def _answer(self):
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(
+                next(
+                    line.split(b":")[1]
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+            )
+            while len(body) < length:
+                body += conn.recv(65536)
+            self.requests += 1
+            try:
+                conn.sendall(self.head)
+                for part in self.body:
+                    time.sleep(self.pause)
+                    conn.sendall(part)
+            except OSError:
+                pass  # we hung up on it
+
+    def close(self):
+        self.listener.close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def raw_partner(webhook_integration):
+    partners = []
+
+    def start(head: bytes, body: list[bytes], pause: float = 0.0) -> RawPartner:
+        partner = RawPartner(head, body, pause)
+        partners.append(partner)
+        webhook_integration.webhook_url = partner.url
+        webhook_integration.save()
+        return partner
+
+    yield start
+    for partner in partners:
+        partner.close()
+
+
+def test_a_2xx_whose_body_is_cut_off_is_delivered_and_the_cut_is_noted(
+    raw_partner, webhook_integration, django_capture_on_commit_callbacks
+):
+    raw_partner(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", [b"accepted"])
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    delivery = WebhookDelivery.objects.get()
+    attempt = DeliveryAttempt.objects.get()
+    assert delivery.state == DeliveryState.SUCCEEDED
+    assert delivery.last_status_code == 200
+    assert attempt.succeeded
+    assert attempt.status_code == 200
+    assert "connection broke while the response body was read" in attempt.error_message
+
+
+def test_a_5xx_whose_body_is_cut_off_is_retried(
+    raw_partner, webhook_integration, django_capture_on_commit_callbacks
+):
+    raw_partner(
+        b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n",
+        [b"4\r\nbusy\r\n"],
+    )
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    delivery = WebhookDelivery.objects.get()
+    attempt = DeliveryAttempt.objects.get()
+    assert delivery.state == DeliveryState.PENDING
+    assert delivery.schedule_position == 1
+    assert delivery.last_status_code == 503
+    assert delivery.last_error.startswith("HTTP 503: the connection broke")
+    assert attempt.status_code == 503
+    assert attempt.response_excerpt == "busy"
+
+
+def test_a_connection_closed_before_any_answer_is_retried(
+    raw_partner, webhook_integration, django_capture_on_commit_callbacks
+):
+    raw_partner(b"", [])
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    delivery = WebhookDelivery.objects.get()
+    attempt = DeliveryAttempt.objects.get()
+    assert delivery.state == DeliveryState.PENDING
+    assert attempt.status_code is None
+    assert attempt.error_class == "connection_error"
 
 
 def test_the_first_entry_of_the_retry_schedule_delays_the_first_attempt(
