@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import requests
+import urllib3
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Max, Q, TextField
@@ -340,19 +341,37 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     return min(max(seconds, 0.0), float(settings.WEBHOOK_RETRY_AFTER_MAX))
 
 
-def _read_excerpt(response: requests.Response, *, url: str) -> tuple[str, str]:
-    """The start of the response body as text, and a note when the body was cut off."""
+def _read_excerpt(response: requests.Response, *, url: str, deadline: float) -> tuple[str, str]:
+    """The start of the response body as text, and a note when the body was cut off.
+
+    Reading stops at ``deadline`` (a ``time.perf_counter()`` value) and the connection is
+    dropped: the read timeout bounds each socket read, not the body, so a partner that
+    trickles its answer could otherwise hold one send past the claim's lease.
+    """
     cap = settings.WEBHOOK_RESPONSE_EXCERPT_CHARS
+    raw = response.raw
     chunks, size, note = [], 0, ""
+    too_slow = "the partner sent its response body too slowly: stopped reading it"
     try:
-        for chunk in response.iter_content(chunk_size=8192):
+        while size <= cap * 4:  # beyond that the rest is not read: the connection is dropped
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                note = too_slow
+                break
+            sock = getattr(raw.connection, "sock", None)
+            if sock is not None:
+                sock.settimeout(min(remaining, settings.WEBHOOK_READ_TIMEOUT))
+            chunk = raw.read1(8192, decode_content=True)  # what has arrived, not a full 8 KiB
+            if not chunk:
+                break
             chunks.append(chunk)
             size += len(chunk)
-            if size > cap * 4:
-                break  # the rest is not read: this connection is dropped, not reused
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         # The status line and headers arrived: the answer stands, only its body is partial.
-        note = f"the connection broke while the response body was read: {error_text(exc, url)}"
+        if time.perf_counter() >= deadline:
+            note = too_slow
+        else:
+            note = f"the connection broke while the response body was read: {error_text(exc, url)}"
     finally:
         response.close()
     text = b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
@@ -401,7 +420,9 @@ def webhook_post(
             FAIL, now, error_class=type(exc).__name__, error_message=error_text(exc, url)
         )
     else:
-        excerpt, cut_off = _read_excerpt(response, url=url)
+        # Connect + read timeout is the whole send's budget, body included.
+        budget = settings.WEBHOOK_CONNECT_TIMEOUT + settings.WEBHOOK_READ_TIMEOUT
+        excerpt, cut_off = _read_excerpt(response, url=url, deadline=started + budget)
         outcome = classify_status(response.status_code)
         result = AttemptResult(
             outcome,

@@ -352,6 +352,7 @@ def test_a_2xx_whose_body_is_cut_off_is_delivered_and_the_cut_is_noted(
     assert delivery.last_status_code == 200
     assert attempt.succeeded
     assert attempt.status_code == 200
+    assert attempt.response_excerpt == "accepted"
     assert "connection broke while the response body was read" in attempt.error_message
 
 
@@ -373,6 +374,24 @@ def test_a_5xx_whose_body_is_cut_off_is_retried(
     assert delivery.last_error.startswith("HTTP 503: the connection broke")
     assert attempt.status_code == 503
     assert attempt.response_excerpt == "busy"
+
+
+def test_a_partner_trickling_its_body_is_cut_off_after_connect_plus_read_timeout(
+    settings, raw_partner, webhook_integration, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_CONNECT_TIMEOUT = 0.2
+    settings.WEBHOOK_READ_TIMEOUT = 0.5  # each byte arrives well within it
+    raw_partner(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", [b"o"] * 100, pause=0.05)
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    delivery = WebhookDelivery.objects.get()
+    attempt = DeliveryAttempt.objects.get()
+    assert delivery.state == DeliveryState.SUCCEEDED
+    assert attempt.status_code == 200
+    assert attempt.duration_ms < 2000  # not the 5 s the partner takes to send it all
+    assert attempt.response_excerpt.startswith("ooo")
+    assert "sent its response body too slowly" in attempt.error_message
 
 
 def test_a_connection_closed_before_any_answer_is_retried(
