@@ -494,7 +494,13 @@ def _record(batch: _Batch) -> str:
     now = timezone.now()
     integration = batch.integration
     token_filter = {"claim_token": batch.token} if batch.token else {}
+    # Recorders of one integration take its hold row first, so they queue one behind the
+    # other: a recorder that trips the hold updates every pending delivery of the
+    # integration, and must not find another recorder's rows locked (a deadlock on
+    # PostgreSQL, losing that recorder's attempts).
+    DeliveryHold.objects.get_or_create(integration_id=integration.pk)
     with transaction.atomic():
+        DeliveryHold.objects.select_for_update().filter(integration_id=integration.pk).exists()
         DeliveryAttempt.objects.bulk_create(
             [
                 DeliveryAttempt(
