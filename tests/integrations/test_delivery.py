@@ -961,6 +961,46 @@ def test_the_success_rate_is_recomputed_at_most_every_refresh_interval(
     assert webhook_integration.last_error_message == "Webhook delivery failed: HTTP 500"
 
 
+def test_the_success_rate_of_an_idle_integration_follows_the_24_hour_window(
+    webhook_integration,
+):
+    # Given a partner that failed three times 25 hours ago and succeeded once 2 hours ago,
+    # and another that last failed 25 hours ago, both with a stored rate of 0.00
+    attempt = DeliveryAttempt.objects.create
+    now = timezone.now()
+    WebhookDelivery.objects.create(integration=webhook_integration, event="ping", payload={})
+    delivery = WebhookDelivery.objects.get()
+    for _ in range(3):
+        attempt(
+            delivery=delivery,
+            integration=webhook_integration,
+            attempted_at=now - timedelta(hours=25),
+        )
+    attempt(
+        delivery=delivery,
+        integration=webhook_integration,
+        attempted_at=now - timedelta(hours=2),
+        succeeded=True,
+    )
+    other = PartnerIntegrationFactory(integration_name="gone_quiet", success_rate=0)
+    WebhookDelivery.objects.create(integration=other, event="ping", payload={})
+    attempt(
+        delivery=WebhookDelivery.objects.get(integration=other),
+        integration=other,
+        attempted_at=now - timedelta(hours=25),
+    )
+    PartnerIntegration.objects.filter(pk=webhook_integration.pk).update(success_rate=0)
+
+    # When the dispatcher runs
+    dispatch_now()
+
+    # Then ops see the rate over the last 24 hours, and none where there were no attempts
+    webhook_integration.refresh_from_db()
+    other.refresh_from_db()
+    assert webhook_integration.success_rate == 100
+    assert other.success_rate is None
+
+
 def test_held_deliveries_of_a_deactivated_integration_are_not_drained(
     httpserver, received, webhook_integration, django_capture_on_commit_callbacks
 ):
