@@ -279,10 +279,13 @@ def _record_lost_claims(lost: list[tuple[uuid.UUID, object]], now: datetime) -> 
     )
 
 
-def deliveries_release(*, token) -> int:
-    """Give claimed but unsent deliveries back: due again at once."""
+def deliveries_release(*, token, delay: float = 0.0) -> int:
+    """Give claimed but unsent deliveries back: due again at once, or after ``delay`` seconds
+    (the partner's ``Retry-After``)."""
     return WebhookDelivery.objects.filter(claim_token=token).update(
-        claim_token=None, claimed_until=None, next_attempt_at=timezone.now()
+        claim_token=None,
+        claimed_until=None,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
     )
 
 
@@ -578,19 +581,20 @@ def _hold_update(batch: _Batch, now: datetime) -> str:
             "recovers."
         )
     if reason:
-        _hold_trip(hold, reason=reason, now=now)
+        _hold_trip(hold, reason=reason, now=now, retry_after=results[-1].retry_after or 0.0)
     else:
         hold.save(update_fields=["consecutive_failures"])
     return reason
 
 
-def _hold_trip(hold: DeliveryHold, *, reason: str, now: datetime) -> None:
+def _hold_trip(hold: DeliveryHold, *, reason: str, now: datetime, retry_after: float = 0.0) -> None:
     hold.state = DeliveryHoldState.HELD
     hold.reason = reason
     hold.held_at = now
     hold.probes = 0
     schedule = settings.WEBHOOK_RETRY_SCHEDULE
-    hold.next_probe_at = now + timedelta(seconds=schedule[min(1, len(schedule) - 1)])
+    delay = max(float(schedule[min(1, len(schedule) - 1)]), retry_after)
+    hold.next_probe_at = now + timedelta(seconds=delay)
     hold.save()
     WebhookDelivery.objects.filter(
         integration_id=hold.integration_id, state=DeliveryState.PENDING
@@ -609,6 +613,7 @@ def _send_all(
     batch = _Batch(integration=integration, token=token)
     sent: list[tuple[WebhookDelivery, AttemptResult]] = []
     held_reason = ""
+    retry_after = 0.0
     # Claimed batches stop where the hold threshold is reached; the hold then keeps the rest
     # (probes and drains, token None, apply their own rules).
     streak = _failure_streak(integration.pk) if token else None
@@ -625,6 +630,9 @@ def _send_all(
         batch.results.append((delivery, result))
         if result.outcome == GONE and delivery.event != PING_EVENT:
             break  # the partner retired the endpoint: the rest is held, not sent
+        if token and result.outcome == RETRY and result.retry_after:
+            retry_after = result.retry_after
+            break  # the partner asked us to wait (429/503 Retry-After): so does the rest
         if streak is not None and delivery.event != PING_EVENT:
             streak = 0 if result.outcome == SUCCESS else streak + (result.outcome == RETRY)
             if streak >= settings.WEBHOOK_HOLD_AFTER_FAILURES:
@@ -636,7 +644,8 @@ def _send_all(
     held_reason = _record(batch) or held_reason
     sent += batch.results
     if token and len(sent) < len(deliveries):
-        deliveries_release(token=token)  # whatever was not reached goes back to the pool
+        # Whatever was not reached goes back to the pool, due once the partner lets us.
+        deliveries_release(token=token, delay=retry_after)
     if sent:
         failures = [result for _, result in sent if not result.succeeded]
         last_failure = failures[-1] if failures else None
@@ -795,14 +804,18 @@ def deliveries_drain(*, integration_id, time_budget: float = 60.0) -> bool:
                         state=DeliveryHoldState.DRAINING, consecutive_failures=0
                     )
                 continue
-            # Still failing (or gone): stay held, probe again later on the schedule.
+            # Still failing (or gone): stay held, probe again later on the schedule, and
+            # not before the partner's Retry-After.
             schedule = settings.WEBHOOK_RETRY_SCHEDULE
             probes = hold.probes + 1
+            delay = max(
+                float(schedule[min(probes + 1, len(schedule) - 1)]),
+                batch.results[0][1].retry_after or 0.0,
+            )
             DeliveryHold.objects.filter(pk=hold.pk).update(
                 state=DeliveryHoldState.HELD,
                 probes=probes,
-                next_probe_at=timezone.now()
-                + timedelta(seconds=schedule[min(probes + 1, len(schedule) - 1)]),
+                next_probe_at=timezone.now() + timedelta(seconds=delay),
             )
             return False
         return True

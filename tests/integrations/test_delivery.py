@@ -440,6 +440,52 @@ def test_retry_after_is_honoured(
     assert 119 <= wait <= 121
 
 
+def test_retry_after_stops_the_batch_and_delays_the_rest_of_it(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr("integrations.tasks.webhook_delivery_send.delay", lambda pk: None)
+    serve(httpserver, received, [Response("slow down", status=429, headers={"Retry-After": "120"})])
+    order = create_order(webhook_integration, django_capture_on_commit_callbacks, "A")
+    for status in ("approved", "in_progress"):
+        change(order, status, django_capture_on_commit_callbacks)
+
+    before = timezone.now()
+    dispatch_now()  # one claimed batch of three; the first answer asks for 120 s
+    dispatch_now()
+
+    assert len(received.requests) == 1
+    deliveries = WebhookDelivery.objects.order_by("sequence")
+    assert [d.state for d in deliveries] == [DeliveryState.PENDING] * 3
+    assert [d.attempts for d in deliveries] == [1, 0, 0]
+    assert all(d.next_attempt_at >= before + timedelta(seconds=119) for d in deliveries)
+    assert not deliveries.filter(claim_token__isnull=False).exists()
+
+
+def test_a_probe_of_a_held_integration_waits_for_retry_after(
+    settings, httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_HOLD_AFTER_FAILURES = 1
+    settings.WEBHOOK_RETRY_SCHEDULE = [0, 5, 10, 10]
+    busy = Response("busy", status=503, headers={"Retry-After": "600"})
+    serve(httpserver, received, [busy, busy])
+
+    before = timezone.now()
+    create_order(webhook_integration, django_capture_on_commit_callbacks)  # holds
+
+    hold = DeliveryHold.objects.get(integration=webhook_integration)
+    assert hold.state == DeliveryHoldState.HELD
+    assert hold.next_probe_at >= before + timedelta(seconds=599)
+
+    DeliveryHold.objects.update(next_probe_at=timezone.now())
+    before = timezone.now()
+    dispatch_now()  # the probe: still busy, and it says so
+
+    hold.refresh_from_db()
+    assert len(received.requests) == 2
+    assert hold.probes == 1
+    assert hold.next_probe_at >= before + timedelta(seconds=599)
+
+
 def test_retry_after_as_an_http_date_is_understood():
     now = timezone.now()
     header = (now + timedelta(seconds=600)).strftime("%a, %d %b %Y %H:%M:%S GMT")
