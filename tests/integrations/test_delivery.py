@@ -818,11 +818,21 @@ def test_success_rate_and_last_error_follow_the_outcomes(
     assert webhook_integration.last_error_message == "Webhook delivery failed: HTTP 500"
 
 
+@pytest.mark.parametrize(
+    "token, password",
+    [("s3cr3t-t0ken", "hookpass"), ("s3cr3t|t0ken", "hook|pass")],
+    ids=["plain", "percent-encoded-by-requests"],
+)
 def test_credentials_in_the_webhook_url_never_reach_attempts_or_logs(
-    webhook_integration, unused_tcp_port, django_capture_on_commit_callbacks, caplog
+    token,
+    password,
+    webhook_integration,
+    unused_tcp_port,
+    django_capture_on_commit_callbacks,
+    caplog,
 ):
     webhook_integration.webhook_url = (
-        f"http://hookuser:hookpass@127.0.0.1:{unused_tcp_port}/hook?token=s3cr3t-t0ken"
+        f"http://hookuser:{password}@127.0.0.1:{unused_tcp_port}/hook?token={token}"
     )
     webhook_integration.save()
 
@@ -839,7 +849,8 @@ def test_credentials_in_the_webhook_url_never_reach_attempts_or_logs(
         webhook_integration.last_error_message,
         caplog.text,
     ]
-    for secret in ("s3cr3t-t0ken", "hookpass", webhook_integration.webhook_secret):
+    assert attempt.error_class == "connection_error"
+    for secret in ("s3cr3t", "t0ken", password, "hook%7Cpass", webhook_integration.webhook_secret):
         assert all(secret not in text for text in texts)
 
 
