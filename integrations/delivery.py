@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import requests
+import urllib3
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Max, Q, TextField
@@ -278,10 +279,13 @@ def _record_lost_claims(lost: list[tuple[uuid.UUID, object]], now: datetime) -> 
     )
 
 
-def deliveries_release(*, token) -> int:
-    """Give claimed but unsent deliveries back: due again at once."""
+def deliveries_release(*, token, delay: float = 0.0) -> int:
+    """Give claimed but unsent deliveries back: due again at once, or after ``delay`` seconds
+    (the partner's ``Retry-After``)."""
     return WebhookDelivery.objects.filter(claim_token=token).update(
-        claim_token=None, claimed_until=None, next_attempt_at=timezone.now()
+        claim_token=None,
+        claimed_until=None,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
     )
 
 
@@ -340,17 +344,41 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     return min(max(seconds, 0.0), float(settings.WEBHOOK_RETRY_AFTER_MAX))
 
 
-def _read_excerpt(response: requests.Response) -> str:
+def _read_excerpt(response: requests.Response, *, url: str, deadline: float) -> tuple[str, str]:
+    """The start of the response body as text, and a note when the body was cut off.
+
+    Reading stops at ``deadline`` (a ``time.perf_counter()`` value) and the connection is
+    dropped: the read timeout bounds each socket read, not the body, so a partner that
+    trickles its answer could otherwise hold one send past the claim's lease.
+    """
     cap = settings.WEBHOOK_RESPONSE_EXCERPT_CHARS
-    chunks, size = [], 0
-    for chunk in response.iter_content(chunk_size=8192):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > cap * 4:
-            break  # the rest is not read: this connection is dropped, not reused
-    response.close()
+    raw = response.raw
+    chunks, size, note = [], 0, ""
+    too_slow = "the partner sent its response body too slowly: stopped reading it"
+    try:
+        while size <= cap * 4:  # beyond that the rest is not read: the connection is dropped
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                note = too_slow
+                break
+            sock = getattr(raw.connection, "sock", None)
+            if sock is not None:
+                sock.settimeout(min(remaining, settings.WEBHOOK_READ_TIMEOUT))
+            chunk = raw.read1(8192, decode_content=True)  # what has arrived, not a full 8 KiB
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        # The status line and headers arrived: the answer stands, only its body is partial.
+        if time.perf_counter() >= deadline:
+            note = too_slow
+        else:
+            note = f"the connection broke while the response body was read: {error_text(exc, url)}"
+    finally:
+        response.close()
     text = b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
-    return text[:cap]
+    return text[:cap], note
 
 
 def webhook_post(
@@ -382,7 +410,6 @@ def webhook_post(
             allow_redirects=False,
             stream=True,
         )
-        excerpt = _read_excerpt(response)
     except requests.Timeout as exc:
         result = AttemptResult(
             RETRY, now, error_class="timeout", error_message=error_text(exc, url)
@@ -396,6 +423,9 @@ def webhook_post(
             FAIL, now, error_class=type(exc).__name__, error_message=error_text(exc, url)
         )
     else:
+        # Connect + read timeout is the whole send's budget, body included.
+        budget = settings.WEBHOOK_CONNECT_TIMEOUT + settings.WEBHOOK_READ_TIMEOUT
+        excerpt, cut_off = _read_excerpt(response, url=url, deadline=started + budget)
         outcome = classify_status(response.status_code)
         result = AttemptResult(
             outcome,
@@ -408,6 +438,8 @@ def webhook_post(
             result.error_message = "redirects are not followed; configure the final URL"
         elif outcome == GONE:
             result.error_message = "410 Gone: the partner retired this endpoint"
+        if cut_off:
+            result.error_message = "; ".join(filter(None, [result.error_message, cut_off]))
     result.duration_ms = int((time.perf_counter() - started) * 1000)
     return result
 
@@ -465,7 +497,13 @@ def _record(batch: _Batch) -> str:
     now = timezone.now()
     integration = batch.integration
     token_filter = {"claim_token": batch.token} if batch.token else {}
+    # Recorders of one integration take its hold row first, so they queue one behind the
+    # other: a recorder that trips the hold updates every pending delivery of the
+    # integration, and must not find another recorder's rows locked (a deadlock on
+    # PostgreSQL, losing that recorder's attempts).
+    DeliveryHold.objects.get_or_create(integration_id=integration.pk)
     with transaction.atomic():
+        DeliveryHold.objects.select_for_update().filter(integration_id=integration.pk).exists()
         DeliveryAttempt.objects.bulk_create(
             [
                 DeliveryAttempt(
@@ -543,19 +581,20 @@ def _hold_update(batch: _Batch, now: datetime) -> str:
             "recovers."
         )
     if reason:
-        _hold_trip(hold, reason=reason, now=now)
+        _hold_trip(hold, reason=reason, now=now, retry_after=results[-1].retry_after or 0.0)
     else:
         hold.save(update_fields=["consecutive_failures"])
     return reason
 
 
-def _hold_trip(hold: DeliveryHold, *, reason: str, now: datetime) -> None:
+def _hold_trip(hold: DeliveryHold, *, reason: str, now: datetime, retry_after: float = 0.0) -> None:
     hold.state = DeliveryHoldState.HELD
     hold.reason = reason
     hold.held_at = now
     hold.probes = 0
     schedule = settings.WEBHOOK_RETRY_SCHEDULE
-    hold.next_probe_at = now + timedelta(seconds=schedule[min(1, len(schedule) - 1)])
+    delay = max(float(schedule[min(1, len(schedule) - 1)]), retry_after)
+    hold.next_probe_at = now + timedelta(seconds=delay)
     hold.save()
     WebhookDelivery.objects.filter(
         integration_id=hold.integration_id, state=DeliveryState.PENDING
@@ -574,6 +613,7 @@ def _send_all(
     batch = _Batch(integration=integration, token=token)
     sent: list[tuple[WebhookDelivery, AttemptResult]] = []
     held_reason = ""
+    retry_after = 0.0
     # Claimed batches stop where the hold threshold is reached; the hold then keeps the rest
     # (probes and drains, token None, apply their own rules).
     streak = _failure_streak(integration.pk) if token else None
@@ -590,6 +630,9 @@ def _send_all(
         batch.results.append((delivery, result))
         if result.outcome == GONE and delivery.event != PING_EVENT:
             break  # the partner retired the endpoint: the rest is held, not sent
+        if token and result.outcome == RETRY and result.retry_after:
+            retry_after = result.retry_after
+            break  # the partner asked us to wait (429/503 Retry-After): so does the rest
         if streak is not None and delivery.event != PING_EVENT:
             streak = 0 if result.outcome == SUCCESS else streak + (result.outcome == RETRY)
             if streak >= settings.WEBHOOK_HOLD_AFTER_FAILURES:
@@ -601,7 +644,8 @@ def _send_all(
     held_reason = _record(batch) or held_reason
     sent += batch.results
     if token and len(sent) < len(deliveries):
-        deliveries_release(token=token)  # whatever was not reached goes back to the pool
+        # Whatever was not reached goes back to the pool, due once the partner lets us.
+        deliveries_release(token=token, delay=retry_after)
     if sent:
         failures = [result for _, result in sent if not result.succeeded]
         last_failure = failures[-1] if failures else None
@@ -760,14 +804,18 @@ def deliveries_drain(*, integration_id, time_budget: float = 60.0) -> bool:
                         state=DeliveryHoldState.DRAINING, consecutive_failures=0
                     )
                 continue
-            # Still failing (or gone): stay held, probe again later on the schedule.
+            # Still failing (or gone): stay held, probe again later on the schedule, and
+            # not before the partner's Retry-After.
             schedule = settings.WEBHOOK_RETRY_SCHEDULE
             probes = hold.probes + 1
+            delay = max(
+                float(schedule[min(probes + 1, len(schedule) - 1)]),
+                batch.results[0][1].retry_after or 0.0,
+            )
             DeliveryHold.objects.filter(pk=hold.pk).update(
                 state=DeliveryHoldState.HELD,
                 probes=probes,
-                next_probe_at=timezone.now()
-                + timedelta(seconds=schedule[min(probes + 1, len(schedule) - 1)]),
+                next_probe_at=timezone.now() + timedelta(seconds=delay),
             )
             return False
         return True

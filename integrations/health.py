@@ -11,6 +11,8 @@ from django.utils import timezone
 from integrations.models import WORKER_LOST, DeliveryAttempt, PartnerIntegration
 
 SUCCESS_RATE_WINDOW = timedelta(hours=24)
+# How often stored rates of integrations without recent attempts are recomputed.
+IDLE_RATE_REFRESH_SECONDS = 300
 
 
 def integration_success_rate(*, integration_id, now: datetime | None = None) -> Decimal | None:
@@ -57,8 +59,14 @@ def integration_health_record(
 
 def integrations_health_refresh_recent(*, now: datetime | None = None) -> int:
     """Recompute success_rate of integrations with attempts in the last two refresh intervals,
-    so the rate catches up after a burst (the dispatcher calls this every few seconds)."""
-    since = (now or timezone.now()) - timedelta(
+    so the rate catches up after a burst (the dispatcher calls this every few seconds).
+
+    Every IDLE_RATE_REFRESH_SECONDS it also recomputes the stored rates of integrations
+    without recent attempts: their attempts age out of the 24-hour window, and once the last
+    one has left it the rate is empty again, not frozen at its last value.
+    """
+    now = now or timezone.now()
+    since = now - timedelta(
         seconds=2 * max(settings.WEBHOOK_HEALTH_REFRESH_SECONDS, settings.WEBHOOK_DISPATCH_INTERVAL)
     )
     recent = set(
@@ -68,4 +76,15 @@ def integrations_health_refresh_recent(*, now: datetime | None = None) -> int:
     )
     for integration_id in recent:
         integration_health_record(integration_id=integration_id, force=True)
-    return len(recent)
+    refreshed = len(recent)
+    if cache.add("integration-health:idle", 1, timeout=IDLE_RATE_REFRESH_SECONDS):
+        idle = (
+            PartnerIntegration.objects.filter(success_rate__isnull=False)
+            .exclude(pk__in=recent)
+            .values_list("pk", flat=True)
+        )
+        for integration_id in idle:
+            rate = integration_success_rate(integration_id=integration_id, now=now)
+            PartnerIntegration.objects.filter(pk=integration_id).update(success_rate=rate)
+            refreshed += 1
+    return refreshed

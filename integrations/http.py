@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+from requests.utils import requote_uri
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
@@ -116,13 +117,18 @@ def redact_url(url: str | None) -> str:
 
 
 def error_text(exc: BaseException, url: str | None) -> str:
-    """An exception's message with the full URL replaced by its redacted form."""
+    """An exception's message with the full URL replaced by its redacted form.
+
+    requests percent-encodes the URL before it sends it (``|`` becomes ``%7C``), and its
+    exceptions quote that form: both the raw and the encoded forms are redacted.
+    """
     text = str(exc)
     if url:
-        text = text.replace(url, redact_url(url))
+        for form in (url, requote_uri(url)):
+            text = text.replace(form, redact_url(url))
         parts = urlsplit(url)
-        if parts.query:
-            text = text.replace(parts.query, "[redacted]")
-        if parts.password:
-            text = text.replace(parts.password, "[redacted]")
+        for secret in (parts.query, parts.password):
+            if secret:
+                for form in (secret, requote_uri(secret)):
+                    text = text.replace(form, "[redacted]")
     return text[:500]

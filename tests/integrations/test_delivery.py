@@ -2,6 +2,7 @@
 
 import logging
 import socket
+import threading
 import time
 from datetime import timedelta
 
@@ -274,6 +275,139 @@ def test_a_connection_error_is_retried(
     assert DeliveryAttempt.objects.get().error_class == "connection_error"
 
 
+class RawPartner:
+    """A partner written on a bare socket, for answers no HTTP server library sends: it
+    reads one request, then writes ``head`` and the ``body`` parts (``pause`` seconds
+    apart) and hangs up."""
+
+    def __init__(self, head: bytes, body: list[bytes], pause: float = 0.0):
+        self.head, self.body, self.pause = head, body, pause
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(10)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.requests = 0
+        self.thread = threading.Thread(target=self._answer, daemon=True)
+        self.thread.start()
+
+    def _answer(self):
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(
+                next(
+                    line.split(b":")[1]
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+            )
+            while len(body) < length:
+                body += conn.recv(65536)
+            self.requests += 1
+            try:
+                conn.sendall(self.head)
+                for part in self.body:
+                    time.sleep(self.pause)
+                    conn.sendall(part)
+            except OSError:
+                pass  # we hung up on it
+
+    def close(self):
+        self.listener.close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def raw_partner(webhook_integration):
+    partners = []
+
+    def start(head: bytes, body: list[bytes], pause: float = 0.0) -> RawPartner:
+        partner = RawPartner(head, body, pause)
+        partners.append(partner)
+        webhook_integration.webhook_url = partner.url
+        webhook_integration.save()
+        return partner
+
+    yield start
+    for partner in partners:
+        partner.close()
+
+
+def test_a_2xx_whose_body_is_cut_off_is_delivered_and_the_cut_is_noted(
+    raw_partner, webhook_integration, django_capture_on_commit_callbacks
+):
+    raw_partner(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", [b"accepted"])
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    delivery = WebhookDelivery.objects.get()
+    attempt = DeliveryAttempt.objects.get()
+    assert delivery.state == DeliveryState.SUCCEEDED
+    assert delivery.last_status_code == 200
+    assert attempt.succeeded
+    assert attempt.status_code == 200
+    assert attempt.response_excerpt == "accepted"
+    assert "connection broke while the response body was read" in attempt.error_message
+
+
+def test_a_5xx_whose_body_is_cut_off_is_retried(
+    raw_partner, webhook_integration, django_capture_on_commit_callbacks
+):
+    raw_partner(
+        b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n",
+        [b"4\r\nbusy\r\n"],
+    )
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    delivery = WebhookDelivery.objects.get()
+    attempt = DeliveryAttempt.objects.get()
+    assert delivery.state == DeliveryState.PENDING
+    assert delivery.schedule_position == 1
+    assert delivery.last_status_code == 503
+    assert delivery.last_error.startswith("HTTP 503: the connection broke")
+    assert attempt.status_code == 503
+    assert attempt.response_excerpt == "busy"
+
+
+def test_a_partner_trickling_its_body_is_cut_off_after_connect_plus_read_timeout(
+    settings, raw_partner, webhook_integration, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_CONNECT_TIMEOUT = 0.2
+    settings.WEBHOOK_READ_TIMEOUT = 0.5  # each byte arrives well within it
+    raw_partner(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", [b"o"] * 100, pause=0.05)
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    delivery = WebhookDelivery.objects.get()
+    attempt = DeliveryAttempt.objects.get()
+    assert delivery.state == DeliveryState.SUCCEEDED
+    assert attempt.status_code == 200
+    assert attempt.duration_ms < 2000  # not the 5 s the partner takes to send it all
+    assert attempt.response_excerpt.startswith("ooo")
+    assert "sent its response body too slowly" in attempt.error_message
+
+
+def test_a_connection_closed_before_any_answer_is_retried(
+    raw_partner, webhook_integration, django_capture_on_commit_callbacks
+):
+    raw_partner(b"", [])
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    delivery = WebhookDelivery.objects.get()
+    attempt = DeliveryAttempt.objects.get()
+    assert delivery.state == DeliveryState.PENDING
+    assert attempt.status_code is None
+    assert attempt.error_class == "connection_error"
+
+
 def test_the_first_entry_of_the_retry_schedule_delays_the_first_attempt(
     settings, httpserver, received, webhook_integration, django_capture_on_commit_callbacks
 ):
@@ -304,6 +438,52 @@ def test_retry_after_is_honoured(
     delivery = WebhookDelivery.objects.get()
     wait = (delivery.next_attempt_at - delivery.last_attempt_at).total_seconds()
     assert 119 <= wait <= 121
+
+
+def test_retry_after_stops_the_batch_and_delays_the_rest_of_it(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr("integrations.tasks.webhook_delivery_send.delay", lambda pk: None)
+    serve(httpserver, received, [Response("slow down", status=429, headers={"Retry-After": "120"})])
+    order = create_order(webhook_integration, django_capture_on_commit_callbacks, "A")
+    for status in ("approved", "in_progress"):
+        change(order, status, django_capture_on_commit_callbacks)
+
+    before = timezone.now()
+    dispatch_now()  # one claimed batch of three; the first answer asks for 120 s
+    dispatch_now()
+
+    assert len(received.requests) == 1
+    deliveries = WebhookDelivery.objects.order_by("sequence")
+    assert [d.state for d in deliveries] == [DeliveryState.PENDING] * 3
+    assert [d.attempts for d in deliveries] == [1, 0, 0]
+    assert all(d.next_attempt_at >= before + timedelta(seconds=119) for d in deliveries)
+    assert not deliveries.filter(claim_token__isnull=False).exists()
+
+
+def test_a_probe_of_a_held_integration_waits_for_retry_after(
+    settings, httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_HOLD_AFTER_FAILURES = 1
+    settings.WEBHOOK_RETRY_SCHEDULE = [0, 5, 10, 10]
+    busy = Response("busy", status=503, headers={"Retry-After": "600"})
+    serve(httpserver, received, [busy, busy])
+
+    before = timezone.now()
+    create_order(webhook_integration, django_capture_on_commit_callbacks)  # holds
+
+    hold = DeliveryHold.objects.get(integration=webhook_integration)
+    assert hold.state == DeliveryHoldState.HELD
+    assert hold.next_probe_at >= before + timedelta(seconds=599)
+
+    DeliveryHold.objects.update(next_probe_at=timezone.now())
+    before = timezone.now()
+    dispatch_now()  # the probe: still busy, and it says so
+
+    hold.refresh_from_db()
+    assert len(received.requests) == 2
+    assert hold.probes == 1
+    assert hold.next_probe_at >= before + timedelta(seconds=599)
 
 
 def test_retry_after_as_an_http_date_is_understood():
@@ -638,11 +818,21 @@ def test_success_rate_and_last_error_follow_the_outcomes(
     assert webhook_integration.last_error_message == "Webhook delivery failed: HTTP 500"
 
 
+@pytest.mark.parametrize(
+    "token, password",
+    [("s3cr3t-t0ken", "hookpass"), ("s3cr3t|t0ken", "hook|pass")],
+    ids=["plain", "percent-encoded-by-requests"],
+)
 def test_credentials_in_the_webhook_url_never_reach_attempts_or_logs(
-    webhook_integration, unused_tcp_port, django_capture_on_commit_callbacks, caplog
+    token,
+    password,
+    webhook_integration,
+    unused_tcp_port,
+    django_capture_on_commit_callbacks,
+    caplog,
 ):
     webhook_integration.webhook_url = (
-        f"http://hookuser:hookpass@127.0.0.1:{unused_tcp_port}/hook?token=s3cr3t-t0ken"
+        f"http://hookuser:{password}@127.0.0.1:{unused_tcp_port}/hook?token={token}"
     )
     webhook_integration.save()
 
@@ -659,7 +849,8 @@ def test_credentials_in_the_webhook_url_never_reach_attempts_or_logs(
         webhook_integration.last_error_message,
         caplog.text,
     ]
-    for secret in ("s3cr3t-t0ken", "hookpass", webhook_integration.webhook_secret):
+    assert attempt.error_class == "connection_error"
+    for secret in ("s3cr3t", "t0ken", password, "hook%7Cpass", webhook_integration.webhook_secret):
         assert all(secret not in text for text in texts)
 
 
@@ -825,6 +1016,46 @@ def test_the_success_rate_is_recomputed_at_most_every_refresh_interval(
     webhook_integration.refresh_from_db()
     assert webhook_integration.success_rate == 100  # computed after the first batch only
     assert webhook_integration.last_error_message == "Webhook delivery failed: HTTP 500"
+
+
+def test_the_success_rate_of_an_idle_integration_follows_the_24_hour_window(
+    webhook_integration,
+):
+    # Given a partner that failed three times 25 hours ago and succeeded once 2 hours ago,
+    # and another that last failed 25 hours ago, both with a stored rate of 0.00
+    attempt = DeliveryAttempt.objects.create
+    now = timezone.now()
+    WebhookDelivery.objects.create(integration=webhook_integration, event="ping", payload={})
+    delivery = WebhookDelivery.objects.get()
+    for _ in range(3):
+        attempt(
+            delivery=delivery,
+            integration=webhook_integration,
+            attempted_at=now - timedelta(hours=25),
+        )
+    attempt(
+        delivery=delivery,
+        integration=webhook_integration,
+        attempted_at=now - timedelta(hours=2),
+        succeeded=True,
+    )
+    other = PartnerIntegrationFactory(integration_name="gone_quiet", success_rate=0)
+    WebhookDelivery.objects.create(integration=other, event="ping", payload={})
+    attempt(
+        delivery=WebhookDelivery.objects.get(integration=other),
+        integration=other,
+        attempted_at=now - timedelta(hours=25),
+    )
+    PartnerIntegration.objects.filter(pk=webhook_integration.pk).update(success_rate=0)
+
+    # When the dispatcher runs
+    dispatch_now()
+
+    # Then ops see the rate over the last 24 hours, and none where there were no attempts
+    webhook_integration.refresh_from_db()
+    other.refresh_from_db()
+    assert webhook_integration.success_rate == 100
+    assert other.success_rate is None
 
 
 def test_held_deliveries_of_a_deactivated_integration_are_not_drained(
