@@ -450,3 +450,45 @@ def test_integration_name_cannot_be_renamed_once_partners_use_it_in_urls(admin_c
     assert (
         'name="integration_name"' not in admin_client.get(change_url(integration)).content.decode()
     )
+
+
+@pytest.mark.parametrize(
+    ("authentication_type", "credentials", "named_key", "problem"),
+    [
+        ("api_key", {"api_key": " Key-123-secret"}, "api_key", "whitespace"),
+        ("api_key", {"api_key": "Key-123-secret\n"}, "api_key", "whitespace"),
+        ("bearer_token", {"token": "tok-secret\r\nX-Evil: 1"}, "token", "control character"),
+        ("basic_auth", {"username": "cc", "password": "pw-secret-€"}, "password", "Latin-1"),
+        ("api_key", {"api_key": "Key-123-secret", "header_name": 5}, "header_name", "header"),
+        (
+            "api_key",
+            {"api_key": "Key-123-secret", "header_name": "X Api Key"},
+            "header_name",
+            "header",
+        ),
+    ],
+)
+def test_credentials_that_cannot_be_sent_in_an_http_header_are_refused_without_echo(
+    admin_client, authentication_type, credentials, named_key, problem
+):
+    organization = OrganizationFactory()
+
+    response = admin_client.post(
+        ADD_URL,
+        form_data(
+            organization,
+            authentication_type=authentication_type,
+            api_credentials=json.dumps(credentials),
+        ),
+    )
+
+    assert response.status_code == 200
+    errors = " ".join(field_errors(response, "api_credentials"))
+    assert named_key in errors
+    assert problem in errors
+    page = response.content.decode()
+    for value in credentials.values():
+        if isinstance(value, str) and "secret" in value:
+            assert value.strip() not in page
+            assert value.strip() not in errors
+    assert not PartnerIntegration.objects.exists()
