@@ -73,6 +73,12 @@ def check_outbound_url(url: str) -> str | None:
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError:
         return "The URL is not a valid http(s) URL."
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "The URL's port is out of range (1-65535)."
     if settings.PARTNER_ALLOW_PRIVATE_NETWORKS:
         return None
     # The message reaches attempt records, last_error_message and the admin: the URL is

@@ -492,3 +492,27 @@ def test_credentials_that_cannot_be_sent_in_an_http_header_are_refused_without_e
             assert value.strip() not in page
             assert value.strip() not in errors
     assert not PartnerIntegration.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["webhook_url", "api_base_url", "token_endpoint"])
+def test_a_partner_url_with_a_port_out_of_range_is_a_form_error_not_a_500(
+    admin_client, settings, monkeypatch, field
+):
+    settings.PARTNER_ALLOW_PRIVATE_NETWORKS = False
+    monkeypatch.setattr("integrations.config._is_private_address", lambda host: False)
+    organization = OrganizationFactory()
+    bad_url = "https://partner.example:99999/hook"
+    if field == "token_endpoint":
+        overrides = {
+            "api_credentials": json.dumps({**VOLVO_CREDENTIALS, "token_endpoint": bad_url})
+        }
+        error_field = "api_credentials"
+    else:
+        overrides = {field: bad_url}
+        error_field = field
+
+    response = admin_client.post(ADD_URL, form_data(organization, **overrides))
+
+    assert response.status_code == 200
+    assert "port is out of range" in " ".join(field_errors(response, error_field))
+    assert not PartnerIntegration.objects.exists()
