@@ -516,3 +516,29 @@ def test_a_partner_url_with_a_port_out_of_range_is_a_form_error_not_a_500(
     assert response.status_code == 200
     assert "port is out of range" in " ".join(field_errors(response, error_field))
     assert not PartnerIntegration.objects.exists()
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_status_mapping_with_nan_or_infinity_is_refused_as_invalid_json(admin_client, constant):
+    organization = OrganizationFactory()
+    mapping = json.dumps(VOLVO_STATUS_MAPPING)[:-1] + f', "x": {constant}}}'
+
+    response = admin_client.post(ADD_URL, form_data(organization, status_mapping=mapping))
+
+    assert response.status_code == 200
+    errors = " ".join(field_errors(response, "status_mapping"))
+    assert "not valid JSON" in errors
+    assert "not a JSON number" in errors
+    assert not PartnerIntegration.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["status_mapping", "api_credentials"])
+def test_very_deeply_nested_json_is_refused_as_invalid_json_not_a_500(admin_client, field):
+    organization = OrganizationFactory()
+    deep = "[" * 100000 + "]" * 100000
+
+    response = admin_client.post(ADD_URL, form_data(organization, **{field: deep}))
+
+    assert response.status_code == 200
+    assert "nested too deeply" in " ".join(field_errors(response, field))
+    assert not PartnerIntegration.objects.exists()
