@@ -8,8 +8,10 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from integrations.forms import PartnerIntegrationAdminForm
 from integrations.models import PartnerIntegration
 from integrations.secrets import generate_webhook_secret
+from integrations.signing import webhook_secret_rotate
 from tests.factories import (
     VOLVO_STATUS_MAPPING,
     OrderFactory,
@@ -542,3 +544,35 @@ def test_very_deeply_nested_json_is_refused_as_invalid_json_not_a_500(admin_clie
     assert response.status_code == 200
     assert "nested too deeply" in " ".join(field_errors(response, field))
     assert not PartnerIntegration.objects.exists()
+
+
+def test_saving_the_form_keeps_a_secret_rotated_and_health_updated_meanwhile(
+    admin_client, monkeypatch
+):
+    integration = PartnerIntegrationFactory(
+        authentication_type="bearer_token", api_credentials=VOLVO_CREDENTIALS, success_rate=100
+    )
+    rotated = {}
+    original_clean = PartnerIntegrationAdminForm.clean
+
+    def clean_then_rotate_elsewhere(form):
+        # Another operator rotates the secret and a worker records health while this
+        # request holds the copy it loaded at its start.
+        cleaned = original_clean(form)
+        concurrent = PartnerIntegration.objects.get(pk=integration.pk)
+        rotated["secret"] = webhook_secret_rotate(integration=concurrent)
+        PartnerIntegration.objects.filter(pk=integration.pk).update(success_rate=42)
+        return cleaned
+
+    monkeypatch.setattr(PartnerIntegrationAdminForm, "clean", clean_then_rotate_elsewhere)
+
+    response = admin_client.post(
+        change_url(integration), edit_data(integration, api_version="2.0"), follow=True
+    )
+
+    assert response.status_code == 200
+    integration.refresh_from_db()
+    assert integration.api_version == "2.0"
+    assert integration.webhook_secret == rotated["secret"]
+    assert integration.success_rate == 42
+    assert integration.api_credentials == VOLVO_CREDENTIALS
