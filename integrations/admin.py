@@ -176,7 +176,15 @@ class PartnerIntegrationAdmin(admin.ModelAdmin):
         return mask_secret(obj.webhook_secret if obj and obj.pk else None)
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
+        if change:
+            # Write only what the operator changed: obj was loaded at the start of the
+            # request, and writing every column would undo what happened meanwhile (a
+            # "Rotate webhook secret", the workers' health fields). A secret left blank is
+            # not in changed_data, and the health fields are not in the form.
+            model_fields = {field.name for field in obj._meta.concrete_fields}
+            obj.save(update_fields=[name for name in form.changed_data if name in model_fields])
+        else:
+            super().save_model(request, obj, form, change)
         if form.generated_webhook_secret:
             self.message_user(
                 request,

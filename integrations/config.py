@@ -37,6 +37,13 @@ OPTIONAL_CREDENTIALS: dict[str, tuple[str, ...]] = {
     "oauth2": ("scope",),
 }
 DEFAULT_API_KEY_HEADER = "X-API-Key"
+# Credential values the client sends in an HTTP header (directly, or as basic auth to the
+# API or the token endpoint): http.client encodes header values as latin-1.
+HEADER_BORNE_CREDENTIALS = frozenset(
+    {"api_key", "token", "username", "password", "client_id", "client_secret"}
+)
+# RFC 9110 token: what a header field name may consist of.
+HEADER_NAME_PATTERN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
 def validate_integration_name(value: str) -> None:
@@ -66,6 +73,12 @@ def check_outbound_url(url: str) -> str | None:
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError:
         return "The URL is not a valid http(s) URL."
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "The URL's port is out of range (1-65535)."
     if settings.PARTNER_ALLOW_PRIVATE_NETWORKS:
         return None
     # The message reaches attempt records, last_error_message and the admin: the URL is
@@ -161,6 +174,9 @@ def validate_credentials(authentication_type: str, credentials) -> None:
     alternatives = REQUIRED_CREDENTIALS.get(authentication_type)
     if alternatives is None:
         return
+    problems = _credential_value_problems(credentials)
+    if problems:
+        raise ValidationError({"api_credentials": problems}, code="invalid_credential_value")
     for keys in alternatives:
         if all(str(credentials.get(key) or "").strip() for key in keys):
             break
@@ -185,3 +201,35 @@ def validate_credentials(authentication_type: str, credentials) -> None:
     for key in ("token_endpoint",):
         if credentials.get(key) and (problem := check_outbound_url(str(credentials[key]))):
             raise ValidationError({"api_credentials": f"{key}: {problem}"}, code="unsafe_url")
+
+
+def _credential_value_problems(credentials: dict) -> list[str]:
+    """Values that could not be sent in an HTTP request; messages name the key, never the
+    value (it is a secret)."""
+    problems = []
+    if "header_name" in credentials:
+        name = credentials["header_name"]
+        if not isinstance(name, str) or not HEADER_NAME_PATTERN.match(name):
+            problems.append(
+                "header_name must be a header name such as X-API-Key: letters, digits and "
+                "!#$%&'*+-.^_`|~ only, no spaces."
+            )
+    for key, value in credentials.items():
+        if key == "header_name" or not isinstance(value, str) or not value:
+            continue
+        if value != value.strip():
+            problems.append(f"{key} has leading or trailing whitespace; remove it.")
+        if any(ord(char) < 32 or ord(char) == 127 for char in value):
+            problems.append(
+                f"{key} contains a control character (such as a line break or tab), which "
+                "cannot be sent in an HTTP request."
+            )
+        if key in HEADER_BORNE_CREDENTIALS:
+            try:
+                value.encode("latin-1")
+            except UnicodeEncodeError:
+                problems.append(
+                    f"{key} contains characters outside Latin-1 (such as €), which cannot be "
+                    "sent in an HTTP header."
+                )
+    return problems

@@ -110,13 +110,30 @@ def reencrypt_all(*, batch_size: int = 500) -> dict[str, int]:
 
     Reading decrypts with any configured key and saving encrypts with the first one, so
     after this runs the old keys can be removed from FIELD_ENCRYPTION_KEY.
+
+    Each row is read under a row lock in its own transaction and only its secret columns
+    are written, so an edit made while this runs (e.g. a webhook secret rotated in the
+    admin) is re-encrypted rather than overwritten with what was read before it.
     """
     counts: dict[str, int] = {}
     for model, names in encrypted_fields():
+        manager = model._default_manager
         count = 0
-        with transaction.atomic():
-            for row in model._default_manager.only("pk", *names).iterator(chunk_size=batch_size):
-                row.save(update_fields=names)
+        last_pk = None
+        while True:
+            page = manager.order_by("pk")
+            if last_pk is not None:
+                page = page.filter(pk__gt=last_pk)
+            pks = list(page.values_list("pk", flat=True)[:batch_size])
+            if not pks:
+                break
+            last_pk = pks[-1]
+            for pk in pks:
+                with transaction.atomic():
+                    row = manager.select_for_update().only("pk", *names).filter(pk=pk).first()
+                    if row is None:
+                        continue  # deleted meanwhile
+                    row.save(update_fields=names)
                 count += 1
         counts[model._meta.db_table] = count
     return counts

@@ -85,6 +85,16 @@ def _refuse_duplicate_keys(pairs):
     return seen
 
 
+class _NonFiniteNumber(ValueError):
+    pass
+
+
+def _refuse_non_finite(name):
+    # json.loads accepts NaN, Infinity and -Infinity, which are not JSON: the database
+    # refuses them on save.
+    raise _NonFiniteNumber(name)
+
+
 class PrettyJSONField(forms.JSONField):
     """A JSON textarea shown indented, with an error that says where the JSON is broken."""
 
@@ -96,7 +106,23 @@ class PrettyJSONField(forms.JSONField):
         if isinstance(value, list | dict | int | float | bool):
             return value
         try:
-            return json.loads(value, cls=self.decoder, object_pairs_hook=_refuse_duplicate_keys)
+            return json.loads(
+                value,
+                cls=self.decoder,
+                object_pairs_hook=_refuse_duplicate_keys,
+                parse_constant=_refuse_non_finite,
+            )
+        except _NonFiniteNumber as exc:
+            raise ValidationError(
+                "This is not valid JSON: %(constant)s is not a JSON number; use a number or null.",
+                code="invalid",
+                params={"constant": exc.args[0]},
+            ) from None
+        except RecursionError:
+            raise ValidationError(
+                "This is not valid JSON for this field: it is nested too deeply.",
+                code="invalid",
+            ) from None
         except _DuplicateKey as exc:
             raise ValidationError(
                 "The key %(key)r appears twice in one object; each key may appear once.",
@@ -110,6 +136,18 @@ class PrettyJSONField(forms.JSONField):
                 code="invalid",
                 params={"problem": exc.msg, "line": exc.lineno, "column": exc.colno},
             ) from None
+
+    def bound_data(self, data, initial):
+        # What is shown again after a failed save: the text as typed when it does not parse
+        # (Django's version lets a RecursionError through).
+        if self.disabled:
+            return initial
+        if data is None:
+            return None
+        try:
+            return self.to_python(data)
+        except ValidationError:
+            return forms.fields.InvalidJSONInput(data)
 
     def prepare_value(self, value):
         if value is None or isinstance(value, forms.fields.InvalidJSONInput):

@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -108,12 +110,25 @@ class OrderAdminForm(forms.ModelForm):
         partner_order_id = references.get("partner_order_id")
         if integration and partner_order_id not in (None, ""):
             # The database refuses this too; say which order already has it instead.
-            # The constraint compares the id as text, so 123 and "123" are the same id.
-            same_id = Q(partner_external_references__partner_order_id=partner_order_id) | Q(
-                partner_external_references__partner_order_id=str(partner_order_id)
+            # The constraint compares the id as text (->>), so 123 and "123" are the same
+            # id whichever of the two is stored: compare the text forms.
+            as_text = (
+                partner_order_id
+                if isinstance(partner_order_id, str)
+                else json.dumps(partner_order_id)
+            )
+            same_id = (
+                Q(partner_external_references__partner_order_id=partner_order_id)
+                | Q(partner_external_references__partner_order_id=as_text)
+                | Q(_partner_order_id_text=as_text)
             )
             taken = (
-                Order.objects.filter(same_id, source_integration=integration)
+                Order.objects.alias(
+                    _partner_order_id_text=Cast(
+                        KT("partner_external_references__partner_order_id"), TextField()
+                    )
+                )
+                .filter(same_id, source_integration=integration)
                 .exclude(pk=self.instance.pk)
                 .values_list("order_number", flat=True)
                 .first()

@@ -2,11 +2,13 @@ from django.contrib import admin
 from django.db.models import Count
 
 from integrations.admin import PartnerIntegrationInline
+from organizations.forms import OrganizationAdminForm
 from organizations.models import Organization
 
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
+    form = OrganizationAdminForm
     list_display = ("name", "organization_type", "is_active", "contact_email", "integration_count")
     list_filter = ("organization_type", "is_active")
     search_fields = ("name", "contact_name", "contact_email")

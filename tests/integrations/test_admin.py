@@ -8,8 +8,10 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from integrations.forms import PartnerIntegrationAdminForm
 from integrations.models import PartnerIntegration
 from integrations.secrets import generate_webhook_secret
+from integrations.signing import webhook_secret_rotate
 from tests.factories import (
     VOLVO_STATUS_MAPPING,
     OrderFactory,
@@ -450,3 +452,127 @@ def test_integration_name_cannot_be_renamed_once_partners_use_it_in_urls(admin_c
     assert (
         'name="integration_name"' not in admin_client.get(change_url(integration)).content.decode()
     )
+
+
+@pytest.mark.parametrize(
+    ("authentication_type", "credentials", "named_key", "problem"),
+    [
+        ("api_key", {"api_key": " Key-123-secret"}, "api_key", "whitespace"),
+        ("api_key", {"api_key": "Key-123-secret\n"}, "api_key", "whitespace"),
+        ("bearer_token", {"token": "tok-secret\r\nX-Evil: 1"}, "token", "control character"),
+        ("basic_auth", {"username": "cc", "password": "pw-secret-€"}, "password", "Latin-1"),
+        ("api_key", {"api_key": "Key-123-secret", "header_name": 5}, "header_name", "header"),
+        (
+            "api_key",
+            {"api_key": "Key-123-secret", "header_name": "X Api Key"},
+            "header_name",
+            "header",
+        ),
+    ],
+)
+def test_credentials_that_cannot_be_sent_in_an_http_header_are_refused_without_echo(
+    admin_client, authentication_type, credentials, named_key, problem
+):
+    organization = OrganizationFactory()
+
+    response = admin_client.post(
+        ADD_URL,
+        form_data(
+            organization,
+            authentication_type=authentication_type,
+            api_credentials=json.dumps(credentials),
+        ),
+    )
+
+    assert response.status_code == 200
+    errors = " ".join(field_errors(response, "api_credentials"))
+    assert named_key in errors
+    assert problem in errors
+    page = response.content.decode()
+    for value in credentials.values():
+        if isinstance(value, str) and "secret" in value:
+            assert value.strip() not in page
+            assert value.strip() not in errors
+    assert not PartnerIntegration.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["webhook_url", "api_base_url", "token_endpoint"])
+def test_a_partner_url_with_a_port_out_of_range_is_a_form_error_not_a_500(
+    admin_client, settings, monkeypatch, field
+):
+    settings.PARTNER_ALLOW_PRIVATE_NETWORKS = False
+    monkeypatch.setattr("integrations.config._is_private_address", lambda host: False)
+    organization = OrganizationFactory()
+    bad_url = "https://partner.example:99999/hook"
+    if field == "token_endpoint":
+        overrides = {
+            "api_credentials": json.dumps({**VOLVO_CREDENTIALS, "token_endpoint": bad_url})
+        }
+        error_field = "api_credentials"
+    else:
+        overrides = {field: bad_url}
+        error_field = field
+
+    response = admin_client.post(ADD_URL, form_data(organization, **overrides))
+
+    assert response.status_code == 200
+    assert "port is out of range" in " ".join(field_errors(response, error_field))
+    assert not PartnerIntegration.objects.exists()
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_status_mapping_with_nan_or_infinity_is_refused_as_invalid_json(admin_client, constant):
+    organization = OrganizationFactory()
+    mapping = json.dumps(VOLVO_STATUS_MAPPING)[:-1] + f', "x": {constant}}}'
+
+    response = admin_client.post(ADD_URL, form_data(organization, status_mapping=mapping))
+
+    assert response.status_code == 200
+    errors = " ".join(field_errors(response, "status_mapping"))
+    assert "not valid JSON" in errors
+    assert "not a JSON number" in errors
+    assert not PartnerIntegration.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["status_mapping", "api_credentials"])
+def test_very_deeply_nested_json_is_refused_as_invalid_json_not_a_500(admin_client, field):
+    organization = OrganizationFactory()
+    deep = "[" * 100000 + "]" * 100000
+
+    response = admin_client.post(ADD_URL, form_data(organization, **{field: deep}))
+
+    assert response.status_code == 200
+    assert "nested too deeply" in " ".join(field_errors(response, field))
+    assert not PartnerIntegration.objects.exists()
+
+
+def test_saving_the_form_keeps_a_secret_rotated_and_health_updated_meanwhile(
+    admin_client, monkeypatch
+):
+    integration = PartnerIntegrationFactory(
+        authentication_type="bearer_token", api_credentials=VOLVO_CREDENTIALS, success_rate=100
+    )
+    rotated = {}
+    original_clean = PartnerIntegrationAdminForm.clean
+
+    def clean_then_rotate_elsewhere(form):
+        # Another operator rotates the secret and a worker records health while this
+        # request holds the copy it loaded at its start.
+        cleaned = original_clean(form)
+        concurrent = PartnerIntegration.objects.get(pk=integration.pk)
+        rotated["secret"] = webhook_secret_rotate(integration=concurrent)
+        PartnerIntegration.objects.filter(pk=integration.pk).update(success_rate=42)
+        return cleaned
+
+    monkeypatch.setattr(PartnerIntegrationAdminForm, "clean", clean_then_rotate_elsewhere)
+
+    response = admin_client.post(
+        change_url(integration), edit_data(integration, api_version="2.0"), follow=True
+    )
+
+    assert response.status_code == 200
+    integration.refresh_from_db()
+    assert integration.api_version == "2.0"
+    assert integration.webhook_secret == rotated["secret"]
+    assert integration.success_rate == 42
+    assert integration.api_credentials == VOLVO_CREDENTIALS

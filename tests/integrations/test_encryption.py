@@ -7,6 +7,7 @@ from django.db import connection
 
 from integrations.encryption import DecryptionError
 from integrations.models import PartnerIntegration
+from integrations.secrets import generate_webhook_secret
 from tests.factories import PartnerIntegrationFactory
 
 
@@ -71,3 +72,31 @@ def test_key_rotation_reencrypts_every_secret_under_the_newest_key(settings):
     assert PartnerIntegration.objects.get(pk=integration.pk).api_credentials == {
         "api_key": "k-123456789"
     }
+
+
+@pytest.mark.django_db
+def test_key_rotation_keeps_a_secret_changed_while_it_runs(settings, monkeypatch):
+    old_key = settings.FIELD_ENCRYPTION_KEY[0]
+    first, second = PartnerIntegrationFactory(), PartnerIntegrationFactory()
+    new_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEY = [new_key, old_key]
+    changed_meanwhile = generate_webhook_secret()
+    original_save = PartnerIntegration.save
+    edited = []
+
+    def save_then_edit_the_other_row_elsewhere(self, *args, **kwargs):
+        # While the command works on one row, an operator changes the other row's secret.
+        original_save(self, *args, **kwargs)
+        if not edited:
+            other = second if self.pk == first.pk else first
+            PartnerIntegration.objects.filter(pk=other.pk).update(webhook_secret=changed_meanwhile)
+            edited.append(other)
+
+    monkeypatch.setattr(PartnerIntegration, "save", save_then_edit_the_other_row_elsewhere)
+
+    output = io.StringIO()
+    call_command("rotate_encryption", stdout=output)
+
+    assert "partner_integrations: 2 row(s) re-encrypted" in output.getvalue()
+    settings.FIELD_ENCRYPTION_KEY = [new_key]
+    assert PartnerIntegration.objects.get(pk=edited[0].pk).webhook_secret == changed_meanwhile

@@ -494,3 +494,31 @@ def test_a_status_refused_at_save_time_keeps_nothing_of_the_edit(admin_client, m
     assert "was changed successfully" not in page
     order.refresh_from_db()
     assert (order.customer_name, order.status) == ("Sanne de Vries", "new")
+
+
+@pytest.mark.parametrize(
+    ("stored", "typed"),
+    [(123, '"123"'), ("123", "123")],
+    ids=["stored-number-typed-text", "stored-text-typed-number"],
+)
+def test_a_partner_order_id_used_as_number_or_text_is_the_same_id_on_edit(
+    admin_client, stored, typed
+):
+    integration = PartnerIntegrationFactory()
+    first = OrderFactory(
+        integration=integration, partner_external_references={"partner_order_id": stored}
+    )
+    second = OrderFactory(
+        integration=integration, partner_external_references={"partner_order_id": "P2"}
+    )
+
+    response = admin_client.post(
+        change_url(second),
+        edit_data(second, partner_external_references=f'{{"partner_order_id": {typed}}}'),
+    )
+
+    assert response.status_code == 200
+    errors = " ".join(response.context["adminform"].form.errors["partner_external_references"])
+    assert f"Order {first.order_number} already has partner_order_id" in errors
+    second.refresh_from_db()
+    assert second.partner_order_id == "P2"

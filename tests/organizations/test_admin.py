@@ -102,3 +102,59 @@ def test_organization_change_page_queries_do_not_grow_with_its_integrations(
         response = admin_client.get(change_url(organization))
 
     assert len(response.context["inline_admin_formsets"][0].formset.forms) == 30
+
+
+def change_data(organization, integration_count, **overrides):
+    data = {
+        "name": organization.name,
+        "organization_type": organization.organization_type,
+        "is_active": "on",
+        "contact_email": organization.contact_email,
+        "integrations-TOTAL_FORMS": str(integration_count),
+        "integrations-INITIAL_FORMS": str(integration_count),
+        "integrations-MIN_NUM_FORMS": "0",
+        "integrations-MAX_NUM_FORMS": "1000",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_an_organization_with_integrations_cannot_become_a_non_partner_type(admin_client):
+    volvo = OrganizationFactory(name="Volvo Car Dealers", organization_type="partner_dealer")
+    PartnerIntegrationFactory(partner_organization=volvo, integration_name="volvo_dealer_api")
+
+    response = admin_client.post(
+        change_url(volvo), change_data(volvo, 1, organization_type="customer")
+    )
+
+    assert response.status_code == 200
+    errors = " ".join(response.context["adminform"].form.errors["organization_type"])
+    assert "volvo_dealer_api" in errors
+    assert "must stay a partner type" in errors
+    volvo.refresh_from_db()
+    assert volvo.organization_type == "partner_dealer"
+
+
+def test_an_organization_with_integrations_may_change_to_another_partner_type(admin_client):
+    volvo = OrganizationFactory(name="Volvo Car Dealers", organization_type="partner_dealer")
+    PartnerIntegrationFactory(partner_organization=volvo)
+
+    response = admin_client.post(
+        change_url(volvo), change_data(volvo, 1, organization_type="partner_other")
+    )
+
+    assert response.status_code == 302
+    volvo.refresh_from_db()
+    assert volvo.organization_type == "partner_other"
+
+
+def test_an_organization_without_integrations_may_become_a_customer(admin_client):
+    shop = OrganizationFactory(name="Shop", organization_type="partner_other")
+
+    response = admin_client.post(
+        change_url(shop), change_data(shop, 0, organization_type="customer")
+    )
+
+    assert response.status_code == 302
+    shop.refresh_from_db()
+    assert shop.organization_type == "customer"
