@@ -503,7 +503,7 @@ def _record(batch: _Batch) -> str:
     # PostgreSQL, losing that recorder's attempts).
     DeliveryHold.objects.get_or_create(integration_id=integration.pk)
     with transaction.atomic():
-        DeliveryHold.objects.select_for_update().filter(integration_id=integration.pk).exists()
+        hold = DeliveryHold.objects.select_for_update().get(integration_id=integration.pk)
         DeliveryAttempt.objects.bulk_create(
             [
                 DeliveryAttempt(
@@ -541,12 +541,13 @@ def _record(batch: _Batch) -> str:
                 next_attempt_at=None,
                 completed_at=now,
             )
-        return _hold_update(batch, now)
+        return _hold_update(batch, now, hold)
 
 
-def _hold_update(batch: _Batch, now: datetime) -> str:
-    """Count consecutive retryable failures; hold the integration's deliveries past the
-    threshold or on 410 Gone. Returns the reason when it held them."""
+def _hold_update(batch: _Batch, now: datetime, hold: DeliveryHold) -> str:
+    """Count consecutive retryable failures on ``hold`` (locked by the caller); hold the
+    integration's deliveries past the threshold or on 410 Gone. Returns the reason when it
+    held them."""
     results = [r for d, r in batch.results if d.event != PING_EVENT]
     if not results:
         return ""
@@ -558,14 +559,11 @@ def _hold_update(batch: _Batch, now: datetime) -> str:
             trailing, any_success = 0, True
         elif result.outcome == RETRY:
             trailing += 1
-    integration_id = batch.integration.pk
     if not gone and not trailing:
-        if any_success:
-            DeliveryHold.objects.filter(
-                integration_id=integration_id, consecutive_failures__gt=0
-            ).update(consecutive_failures=0)
+        if any_success and hold.consecutive_failures:
+            hold.consecutive_failures = 0
+            hold.save(update_fields=["consecutive_failures"])
         return ""
-    hold, _ = DeliveryHold.objects.select_for_update().get_or_create(integration_id=integration_id)
     hold.consecutive_failures = trailing if any_success else hold.consecutive_failures + trailing
     reason = ""
     if gone:

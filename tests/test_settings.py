@@ -6,10 +6,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_django(**overrides) -> subprocess.CompletedProcess:
+def start_django(*command: str, **overrides) -> subprocess.CompletedProcess:
+    """``manage.py <command>`` (default ``check``) with ``overrides`` in its environment."""
     env = {**os.environ, **overrides}
     return subprocess.run(
-        [sys.executable, "manage.py", "check"],
+        [sys.executable, "manage.py", *(command or ("check",))],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -48,27 +49,14 @@ def test_start_up_stops_with_a_clear_message_when_the_retry_schedule_is_empty():
 
 
 def database_options(**overrides) -> str:
-    env = {**os.environ, "DATABASE_URL": "postgres://app@db.internal:5432/app", **overrides}
-    return (
-        subprocess.run(
-            [
-                sys.executable,
-                "manage.py",
-                "shell",
-                "-c",
-                "from django.conf import settings; "
-                "print(settings.DATABASES['default'].get('OPTIONS'))",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
+    result = start_django(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.DATABASES['default'].get('OPTIONS'))",
+        **{"DATABASE_URL": "postgres://app@db.internal:5432/app", **overrides},
     )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
 
 
 def test_postgresql_prepares_repeated_statements_unless_turned_off_for_pgbouncer():

@@ -68,6 +68,17 @@ def dispatch_now():
     )
 
 
+def due_delivery(integration, **fields) -> WebhookDelivery:
+    """A delivery written straight into the outbox, due now."""
+    return WebhookDelivery.objects.create(
+        integration=integration,
+        event="order_created",
+        payload={},
+        next_attempt_at=fields.pop("next_attempt_at", timezone.now()),
+        **fields,
+    )
+
+
 def make_due(delivery_qs=None):
     (delivery_qs or WebhookDelivery.objects.all()).filter(state=DeliveryState.PENDING).update(
         next_attempt_at=timezone.now()
@@ -589,13 +600,7 @@ def test_a_delivery_whose_broker_message_was_lost_is_sent_by_the_dispatcher(
 def test_two_dispatchers_never_claim_the_same_delivery(webhook_integration):
     now = timezone.now()
     for sequence in range(5):
-        WebhookDelivery.objects.create(
-            integration=webhook_integration,
-            event="order_created",
-            payload={},
-            next_attempt_at=now,
-            sequence=sequence,
-        )
+        due_delivery(webhook_integration, next_attempt_at=now, sequence=sequence)
 
     first = outbox.deliveries_claim_due(limit=3)
     second = outbox.deliveries_claim_due(limit=3)
@@ -610,12 +615,7 @@ def test_two_dispatchers_never_claim_the_same_delivery(webhook_integration):
 
 
 def test_a_delivery_whose_lease_expired_is_claimed_again(webhook_integration):
-    WebhookDelivery.objects.create(
-        integration=webhook_integration,
-        event="order_created",
-        payload={},
-        next_attempt_at=timezone.now(),
-    )
+    due_delivery(webhook_integration)
     outbox.deliveries_claim_due(limit=10)
     assert outbox.deliveries_claim_due(limit=10) == []
 
@@ -631,12 +631,7 @@ def test_a_delivery_whose_lease_expired_is_claimed_again(webhook_integration):
 
 
 def test_a_released_claim_leaves_no_lost_try_in_the_attempt_log(webhook_integration):
-    WebhookDelivery.objects.create(
-        integration=webhook_integration,
-        event="order_created",
-        payload={},
-        next_attempt_at=timezone.now(),
-    )
+    due_delivery(webhook_integration)
     [(token, _)] = outbox.deliveries_claim_due(limit=10)
     outbox.deliveries_release(token=token)  # a worker that stopped in time gives it back
 

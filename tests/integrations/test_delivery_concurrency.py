@@ -95,11 +95,11 @@ def test_two_batches_tripping_the_hold_at_once_both_keep_their_attempts(settings
     rendezvous = threading.Barrier(2, timeout=3)
     hold_update = outbox._hold_update
 
-    def hold_update_together(batch, now):
+    def hold_update_together(batch, now, hold):
         # Broken when the other recorder waits for this one to finish: go on alone.
         with contextlib.suppress(threading.BrokenBarrierError):
             rendezvous.wait()
-        return hold_update(batch, now)
+        return hold_update(batch, now, hold)
 
     monkeypatch.setattr(outbox, "_hold_update", hold_update_together)
     errors: list = []
