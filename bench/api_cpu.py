@@ -3,7 +3,8 @@
 Run after `make bench` (it reuses the bench database and its integration):
 
     .venv/bin/python bench/api_cpu.py            # API: half creates, half status updates
-    BENCH_CPU_FLOOR=1 .venv/bin/python bench/api_cpu.py   # the floor view
+    BENCH_CPU_ONLY=create .venv/bin/python bench/api_cpu.py   # API creates only (or status)
+    BENCH_CPU_TARGET=floor .venv/bin/python bench/api_cpu.py  # or typical, or lean
     BENCH_CPU_PROFILE=var/api.prof .venv/bin/python bench/api_cpu.py  # + cProfile (CPU time)
 
 Calls the WSGI application directly with freshly signed requests and prints this process's
@@ -26,7 +27,12 @@ from bench.api_bench import bench_env  # noqa: E402
 
 COUNT = int(os.environ.get("BENCH_CPU_REQUESTS", "2000"))
 WARM_UP = 50
-FLOOR = bool(os.environ.get("BENCH_CPU_FLOOR"))
+# api, floor, typical or lean (the last two create orders only, as in `make bench`).
+TARGET = os.environ.get("BENCH_CPU_TARGET", "api")
+# Requests for the API: "create", "status", or both alternately (the default).
+ONLY = os.environ.get("BENCH_CPU_ONLY", "")
+if TARGET not in ("api", "floor", "typical", "lean") or ONLY not in ("", "create", "status"):
+    raise SystemExit("BENCH_CPU_TARGET: api|floor|typical|lean; BENCH_CPU_ONLY: create|status")
 PROFILE = os.environ.get("BENCH_CPU_PROFILE", "")
 
 
@@ -36,7 +42,7 @@ def signed_requests(webhook, pending_orders: list[str]) -> list[tuple[str, dict,
     base = "/api/v1/partners/bench_partner/orders/"
     requests = []
     for i in range(COUNT):
-        if i % 2 == 0:
+        if (i % 2 == 0 or ONLY == "create") and ONLY != "status":
             path, data = (
                 base,
                 {
@@ -50,11 +56,19 @@ def signed_requests(webhook, pending_orders: list[str]) -> list[tuple[str, dict,
                 },
             )
         else:
-            partner_order_id = pending_orders[i // 2]
+            partner_order_id = pending_orders[i if ONLY else i // 2]
             path = f"{base}{partner_order_id}/status/"
             data = {"status": "CONFIRMED", "occurred_at": "2025-06-01T10:30:00Z"}
-        if FLOOR:
+        if TARGET == "floor":
             path, data = "/bench/floor/", {"partner_order_id": f"FLOOR-{run}-{i}", **data}
+        elif TARGET in ("typical", "lean"):
+            path = "/bench/typical/" if TARGET == "typical" else "/bench/lean/bench_partner/"
+            data = {
+                "partner_order_id": f"{TARGET.upper()}-{run}-{i}",
+                "customer_name": "Sanne de Vries",
+                "customer_email": "sanne@example.nl",
+                "installation_city": "Utrecht",
+            }
         body = json.dumps(data)
         msg_id = f"msg_{uuid.uuid4().hex}"
         headers = {
@@ -89,7 +103,7 @@ def main() -> None:
         pending_orders = [row[0] for row in cursor.fetchall()]
         cursor.execute("SELECT pg_backend_pid()")
         (backend_pid,) = cursor.fetchone()
-    if len(pending_orders) < COUNT // 2:
+    if len(pending_orders) < (COUNT if ONLY == "status" else COUNT // 2):
         raise SystemExit("Not enough orders in status new left: run `make bench` again.")
     requests = signed_requests(Webhook(integration.webhook_secret), pending_orders)
 
@@ -137,7 +151,7 @@ def main() -> None:
         profiler.dump_stats(PROFILE)
     n = len(measured)
     print(
-        f"{'floor' if FLOOR else 'api'}: {n} requests; per request: process CPU "
+        f"{TARGET}: {n} requests; per request: process CPU "
         f"{1000 * cpu / n:.2f} ms, PostgreSQL backend CPU {1000 * backend / n:.2f} ms, "
         f"wall {1000 * wall / n:.2f} ms" + (" (cProfile on: CPU inflated)" if profiler else "")
     )
