@@ -206,6 +206,34 @@ class ReplayFailedForm(forms.Form):
         return data
 
 
+class NeedsAttentionFilter(admin.SimpleListFilter):
+    """By default only integrations whose deliveries are failing, held or draining: every
+    integration that ever sent a webhook has a row here, most of them healthy."""
+
+    title = "attention"
+    parameter_name = "attention"
+
+    def lookups(self, request, model_admin):
+        return (("all", "All integrations"),)
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Needs attention",
+        }
+        yield {
+            "selected": self.value() == "all",
+            "query_string": changelist.get_query_string({self.parameter_name: "all"}),
+            "display": "All integrations",
+        }
+
+    def queryset(self, request, queryset):
+        if self.value() == "all":
+            return queryset
+        return queryset.exclude(state=DeliveryHoldState.OPEN, consecutive_failures=0)
+
+
 @admin.register(DeliveryHold)
 class DeliveryHoldAdmin(admin.ModelAdmin):
     list_display = (
@@ -217,7 +245,7 @@ class DeliveryHoldAdmin(admin.ModelAdmin):
         "next_probe_at",
         "reason",
     )
-    list_filter = ("state", "manual_resume_required")
+    list_filter = (NeedsAttentionFilter, "state", "manual_resume_required")
     list_select_related = ("integration",)
     readonly_fields = (
         "integration",

@@ -298,11 +298,15 @@ class OrderAdmin(admin.ModelAdmin):
         for term in smart_split(search_term):
             if term.startswith(('"', "'")) and term[0] == term[-1]:
                 term = unescape_string_literal(term)
+            in_references = Q(_references_text__icontains=term)
+            if (escaped := json.dumps(term)[1:-1]) != term:
+                # SQLite keeps the JSON as written: "ü" is stored as "\u00fc".
+                in_references |= Q(_references_text__icontains=escaped)
             queryset = queryset.filter(
                 Q(order_number__icontains=term)
                 | Q(customer_name__icontains=term)
                 | Q(customer_email__icontains=term)
-                | Q(_references_text__icontains=term)
+                | in_references
             )
         return queryset, False
 

@@ -162,6 +162,30 @@ def test_holds_are_listed_and_can_be_resumed(admin_client):
     assert hold.state == DeliveryHoldState.DRAINING
 
 
+def test_holds_list_shows_what_needs_attention_unless_asked_for_all(admin_client):
+    healthy = DeliveryHold.objects.create(integration=PartnerIntegrationFactory())
+    failing = DeliveryHold.objects.create(
+        integration=PartnerIntegrationFactory(), consecutive_failures=2, reason="HTTP 503"
+    )
+    held = DeliveryHold.objects.create(
+        integration=PartnerIntegrationFactory(), state=DeliveryHoldState.HELD
+    )
+    draining = DeliveryHold.objects.create(
+        integration=PartnerIntegrationFactory(), state=DeliveryHoldState.DRAINING
+    )
+    changelist = reverse("admin:integrations_deliveryhold_changelist")
+
+    def listed(response) -> set[int]:
+        return {hold.pk for hold in response.context["cl"].result_list}
+
+    default = admin_client.get(changelist)
+    everything = admin_client.get(changelist, {"attention": "all"})
+
+    assert listed(default) == {failing.pk, held.pk, draining.pk}
+    assert "Needs attention" in default.content.decode()
+    assert listed(everything) == {healthy.pk, failing.pk, held.pk, draining.pk}
+
+
 def run_integration_action(admin_client, action, integration):
     return admin_client.post(
         reverse("admin:integrations_partnerintegration_changelist"),

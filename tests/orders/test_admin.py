@@ -305,6 +305,22 @@ def test_order_search_finds_by_any_partner_reference_or_the_customer(admin_clien
     assert listed(response) == [wanted]
 
 
+@pytest.mark.parametrize("term", ["Lüdenscheid", "müller-lüd", "VLV-1"])
+def test_order_search_finds_references_with_accents(admin_client, term):
+    # SQLite keeps JSON text with \u escapes for non-ASCII characters.
+    wanted = OrderFactory(
+        partner_external_references={
+            "partner_order_id": "VLV-1",
+            "dealer_reference_number": "Müller-Lüdenscheid",
+        }
+    )
+    OrderFactory(partner_external_references={"partner_order_id": "VLV-2"})
+
+    response = admin_client.get(CHANGELIST_URL, {"q": term})
+
+    assert listed(response) == [wanted]
+
+
 def test_order_search_finds_by_order_number(admin_client):
     wanted, _other = OrderFactory(), OrderFactory()
 
