@@ -5,6 +5,8 @@ import socket
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.db import transaction
@@ -997,6 +999,37 @@ def test_send_test_webhook_pings_the_partner_and_reports_the_answer(
     assert first["payload"]["type"] == "ping"
     assert ok.delivery.state == DeliveryState.SUCCEEDED
     assert failed.delivery.state == DeliveryState.FAILED  # pings are never retried
+
+
+def test_the_readme_receiver_example_accepts_our_test_ping_and_order_events(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    # The partner's view from README "Verifying our signature", run as written against what
+    # we send: the test webhook ops send from the admin, then an order event.
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Verifying our signature", 1)[1]
+    example = section.split("```python", 1)[1].split("```", 1)[0]
+    applied = []
+    partner = {
+        "already_processed": lambda webhook_id: False,
+        "last_sequence_applied": lambda order_id: 0,
+        "apply": applied.append,
+    }
+    exec(example, partner)
+    partner["WEBHOOK_SECRET"] = webhook_integration.webhook_secret
+    serve(httpserver, received)
+
+    assert outbox.delivery_send_test(integration=webhook_integration).ok
+    create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    answers = [
+        partner["chargecars_webhook"](
+            SimpleNamespace(body=request.get_data(), headers=request.headers)
+        )
+        for request in received.requests
+    ]
+    assert answers == [200, 200]
+    assert [data["sequence"] for data in applied] == [1]
 
 
 def test_the_success_rate_is_recomputed_at_most_every_refresh_interval(
