@@ -21,6 +21,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "not-found": (404, "Not found"),
     "method-not-allowed": (405, "Method not allowed"),
     "transition-refused": (409, "Status transition refused"),
+    "length-required": (411, "Content-Length required"),
     "payload-too-large": (413, "Request body too large"),
     "unsupported-media-type": (415, "Unsupported media type"),
     "validation-error": (422, "Invalid request fields"),

@@ -50,9 +50,9 @@ def _integration(integration_name: str, *, fresh: bool = False) -> PartnerIntegr
 class PartnerAPIView(APIView):
     """Base of the partner endpoints: the checks every request passes, in this order.
 
-    Unknown integration (404), disabled integration (403), body too large (413), wrong
-    content type (415), signature (401), rate limit (429); the refusals after the first
-    are stored as inbound events. Then the verified request goes to
+    Unknown integration (404), disabled integration (403), body of unknown length (411),
+    body too large (413), wrong content type (415), signature (401), rate limit (429); the
+    refusals after the first are stored as inbound events. Then the verified request goes to
     ``inbound.inbound_request_process``, which applies it at most once.
     """
 
@@ -97,6 +97,25 @@ class PartnerAPIView(APIView):
                     "integration-disabled",
                     f"The integration {integration_name!r} is disabled; ChargeCars accepts "
                     "no requests for it. Contact ChargeCars operations.",
+                ),
+            )
+        meta = django_request.META
+        if (
+            django_request.method == "POST"
+            and meta.get("HTTP_TRANSFER_ENCODING")
+            and not meta.get("CONTENT_LENGTH")
+        ):
+            # Django reads no body without a Content-Length: the signature check would fail
+            # on an empty body with a misleading "No signature matches".
+            self._refuse(
+                received,
+                Verdict.NOT_CHECKED,
+                Outcome.REJECTED,
+                ProblemError(
+                    "length-required",
+                    "The body came without a Content-Length header (Transfer-Encoding: "
+                    f"{meta['HTTP_TRANSFER_ENCODING'][:50]}), so it cannot be read; send it "
+                    "with a Content-Length header, not streamed.",
                 ),
             )
         limit = settings.PARTNER_API_MAX_BODY_BYTES
@@ -240,6 +259,7 @@ COMMON_ERRORS = {
 }
 BODY_ERRORS = {
     400: _problem("The body is not a JSON object."),
+    411: _problem("The body was streamed (chunked) without a Content-Length header."),
     415: _problem("Content-Type is not application/json."),
 }
 DOC_TAGS = ["Partner orders"]

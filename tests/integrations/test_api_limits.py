@@ -40,6 +40,23 @@ def test_a_form_body_answers_415(partner):
     assert response.status_code == 415
 
 
+def test_a_chunked_body_without_content_length_answers_411_not_a_signature_mismatch(partner):
+    # Django reads no body without a Content-Length (under gunicorn and runserver alike), so
+    # a partner streaming its body (Transfer-Encoding: chunked) had a correct signature
+    # refused as "No signature matches".
+    response = partner.create(
+        order_payload(), headers={"Transfer-Encoding": "chunked"}, CONTENT_LENGTH=""
+    )
+
+    assert response.status_code == 411
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/length-required")
+    assert "Content-Length" in response.json()["detail"]
+    event = InboundEvent.objects.get()
+    assert (event.outcome, event.signature_verdict) == ("rejected", "not_checked")
+    assert Order.objects.count() == 0
+
+
 def test_malformed_json_answers_400(partner):
     response = partner.create(None, raw='{"partner_order_id": ')
 
