@@ -581,7 +581,16 @@ def _hold_update(batch: _Batch, now: datetime, hold: DeliveryHold) -> str:
     if reason:
         _hold_trip(hold, reason=reason, now=now, retry_after=results[-1].retry_after or 0.0)
     else:
-        hold.save(update_fields=["consecutive_failures"])
+        fields = ["consecutive_failures"]
+        wait = max((r.retry_after or 0.0 for r in results if r.outcome == RETRY), default=0.0)
+        if wait and hold.state == DeliveryHoldState.OPEN:
+            # The partner's Retry-After holds for the whole integration: deliveries
+            # written after it wait too (see deliveries_send_claimed).
+            until = now + timedelta(seconds=wait)
+            if hold.next_probe_at is None or hold.next_probe_at < until:
+                hold.next_probe_at = until
+                fields.append("next_probe_at")
+        hold.save(update_fields=fields)
     return reason
 
 
@@ -682,11 +691,18 @@ def deliveries_send_claimed(*, token) -> int:
             last_error="The integration is inactive or has no webhook URL.",
         )
         return 0
-    if _integration_is_holding(integration.pk):
+    state, not_before = DeliveryHold.objects.filter(integration_id=integration.pk).values_list(
+        "state", "next_probe_at"
+    ).first() or (DeliveryHoldState.OPEN, None)
+    if state in HOLDING_STATES:
         # Written while the integration was held or draining: queue behind the backlog.
         WebhookDelivery.objects.filter(claim_token=token).update(
             state=DeliveryState.HELD, claim_token=None, claimed_until=None
         )
+        return 0
+    if not_before and (wait := (not_before - timezone.now()).total_seconds()) > 0:
+        # The partner's Retry-After (an open hold's next_probe_at) is not over yet.
+        deliveries_release(token=token, delay=wait)
         return 0
     batch = _send_all(deliveries, integration=integration, token=token)
     return len(batch.results)

@@ -405,6 +405,8 @@ class DeliveryHold(models.Model):
 
     ``held`` after WEBHOOK_HOLD_AFTER_FAILURES consecutive retryable failures (probed on the
     retry schedule, drained in order on recovery) or on a 410 Gone (held until ops resume).
+    While ``open``, a future ``next_probe_at`` is the partner's Retry-After: nothing of the
+    integration is sent before it.
     """
 
     integration = models.OneToOneField(

@@ -474,6 +474,33 @@ def test_retry_after_stops_the_batch_and_delays_the_rest_of_it(
     assert not deliveries.filter(claim_token__isnull=False).exists()
 
 
+def test_retry_after_also_delays_deliveries_written_after_it(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks
+):
+    # README: Retry-After is honoured by the whole integration. An order change right after
+    # the partner's 429 used to be sent on commit all the same.
+    serve(httpserver, received, [Response("slow down", status=429, headers={"Retry-After": "120"})])
+    create_order(webhook_integration, django_capture_on_commit_callbacks, "A")
+    before = timezone.now()
+
+    create_order(webhook_integration, django_capture_on_commit_callbacks, "B")
+    dispatch_now()
+
+    assert len(received.requests) == 1
+    later = WebhookDelivery.objects.get(order__partner_external_references__partner_order_id="B")
+    assert (later.state, later.attempts) == (DeliveryState.PENDING, 0)
+    assert later.claim_token is None
+    assert later.next_attempt_at >= before + timedelta(seconds=115)
+
+    # Once the wait is over, both go out.
+    WebhookDelivery.objects.update(next_attempt_at=timezone.now())
+    DeliveryHold.objects.update(next_probe_at=timezone.now())
+    dispatch_now()
+
+    assert len(received.requests) == 3
+    assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"succeeded"}
+
+
 def test_a_probe_of_a_held_integration_waits_for_retry_after(
     settings, httpserver, received, webhook_integration, django_capture_on_commit_callbacks
 ):
