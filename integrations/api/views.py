@@ -30,6 +30,12 @@ Outcome = InboundEvent.Outcome
 Verdict = InboundEvent.Verdict
 
 
+# Content-Encoding values that compress the body: Django does not decompress it, so the
+# signature check would fail with a misleading reason. (Other values, such as the "utf-8"
+# some clients put there by mistake, change nothing and are let through.)
+COMPRESSIONS = frozenset({"gzip", "x-gzip", "deflate", "br", "compress", "x-compress", "zstd"})
+
+
 class IgnoreAccept(BaseContentNegotiation):
     """Answers are always JSON; an odd Accept header is no reason to refuse a partner."""
 
@@ -148,6 +154,18 @@ class PartnerAPIView(APIView):
                         "the body as application/json.",
                     ),
                 )
+            encoding = django_request.META.get("HTTP_CONTENT_ENCODING", "").lower()
+            if COMPRESSIONS.intersection(part.strip() for part in encoding.split(",")):
+                self._refuse(
+                    received,
+                    Verdict.NOT_CHECKED,
+                    Outcome.REJECTED,
+                    ProblemError(
+                        "unsupported-media-type",
+                        f"Content-Encoding {encoding[:50]!r} is not supported; send the body "
+                        "uncompressed.",
+                    ),
+                )
         try:
             try:
                 webhook_request_verify(
@@ -260,7 +278,7 @@ COMMON_ERRORS = {
 BODY_ERRORS = {
     400: _problem("The body is not a JSON object."),
     411: _problem("The body was streamed (chunked) without a Content-Length header."),
-    415: _problem("Content-Type is not application/json."),
+    415: _problem("Content-Type is not application/json, or the body is compressed."),
 }
 DOC_TAGS = ["Partner orders"]
 

@@ -57,6 +57,20 @@ def test_a_chunked_body_without_content_length_answers_411_not_a_signature_misma
     assert Order.objects.count() == 0
 
 
+def test_a_compressed_body_answers_415_not_a_signature_error(partner):
+    import gzip
+
+    body = json.dumps(order_payload()).encode()
+    response = partner.post(
+        "orders/", None, raw=gzip.compress(body), headers={"Content-Encoding": "gzip"}
+    )
+
+    assert response.status_code == 415
+    assert response.json()["type"].endswith("/unsupported-media-type")
+    assert "Content-Encoding" in response.json()["detail"]
+    assert Order.objects.count() == 0
+
+
 def test_malformed_json_answers_400(partner):
     response = partner.create(None, raw='{"partner_order_id": ')
 
