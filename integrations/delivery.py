@@ -560,9 +560,12 @@ def _hold_update(batch: _Batch, now: datetime, hold: DeliveryHold) -> str:
         elif result.outcome == RETRY:
             trailing += 1
     if not gone and not trailing:
-        if any_success and hold.consecutive_failures:
+        waiting = hold.state == DeliveryHoldState.OPEN and hold.next_probe_at is not None
+        if any_success and (hold.consecutive_failures or waiting):
+            # The partner took a delivery: its earlier Retry-After no longer applies.
             hold.consecutive_failures = 0
-            hold.save(update_fields=["consecutive_failures"])
+            hold.next_probe_at = None if waiting else hold.next_probe_at
+            hold.save(update_fields=["consecutive_failures", "next_probe_at"])
         return ""
     hold.consecutive_failures = trailing if any_success else hold.consecutive_failures + trailing
     reason = ""

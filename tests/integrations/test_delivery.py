@@ -499,6 +499,9 @@ def test_retry_after_also_delays_deliveries_written_after_it(
 
     assert len(received.requests) == 3
     assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"succeeded"}
+    # The partner took them: the hold shows no wait and no failures any more.
+    hold = DeliveryHold.objects.get(integration=webhook_integration)
+    assert (hold.state, hold.consecutive_failures, hold.next_probe_at) == ("open", 0, None)
 
 
 def test_a_probe_of_a_held_integration_waits_for_retry_after(
