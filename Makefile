@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint format bench bench-api bench-outbound fuzz install install-dev clean
+.PHONY: run test lint format bench bench-api bench-outbound fuzz install install-dev clean .env
+# .env is phony: write_env.py runs every time and only fills in missing or empty keys.
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
