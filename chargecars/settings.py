@@ -191,13 +191,15 @@ CELERY_BROKER_URL = env.str(
 )
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "broker"
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # Exchange tables; kombu's default is control/ in the current working directory.
+        "control_folder": str(_broker_dir / "control"),
     }
     # Production sets this so a forgotten CELERY_BROKER_URL cannot go unnoticed.
     if _bool("REQUIRE_EXTERNAL_BROKER", False):

@@ -144,3 +144,18 @@ def test_switches_and_numbers_still_read_the_usual_spellings():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "True False 55 20.0 WARNING"
+
+
+def test_the_embedded_broker_keeps_its_exchange_tables_under_var_not_in_the_working_directory():
+    # kombu's filesystem transport writes control/<exchange>.exchange relative to the
+    # current directory: a `control/` folder appeared wherever a process was started (and
+    # was committed to the repository, rewritten with each machine's host name).
+    result = start_django(
+        "shell",
+        "-c",
+        "from django.conf import settings as s; print(s.CELERY_BROKER_TRANSPORT_OPTIONS)",
+        CELERY_BROKER_URL="filesystem://",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert f"'control_folder': '{ROOT / 'var' / 'broker' / 'control'}'" in result.stdout
