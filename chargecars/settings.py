@@ -46,6 +46,11 @@ def _fernet_keys(raw: str) -> list[str]:
     return keys
 
 
+def _url(name: str, default: str) -> str:
+    """A service URL; unset or empty is ``default``."""
+    return env.str(name, default="").strip() or default
+
+
 _SWITCHES = {
     **dict.fromkeys(("true", "on", "ok", "y", "yes", "1"), True),
     **dict.fromkeys(("false", "off", "n", "no", "0"), False),
@@ -150,7 +155,9 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 # postgres://user:pass@host:5432/name in production; an embedded SQLite file by default.
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'chargecars.sqlite3'}")
+    "default": env.db_url_config(
+        _url("DATABASE_URL", f"sqlite:///{VAR_DIR / 'chargecars.sqlite3'}")
+    )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let web, worker and beat share the file without "database is locked".
@@ -176,19 +183,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache ----------------------------------------------------------------------------
 # Shared by every process (rate limits, partner access tokens). redis://host:6379/1 in
 # production; a file cache under var/ by default so one machine needs no Redis.
-CACHES = {
-    "default": env.cache_url(
-        "CACHE_URL",
-        default=env.str("REDIS_URL", default=f"filecache://{VAR_DIR / 'cache'}"),
-    )
-}
+_cache_from = "CACHE_URL" if _url("CACHE_URL", "") else "REDIS_URL"
+try:
+    CACHES = {
+        "default": env.cache_url_config(
+            _url("CACHE_URL", _url("REDIS_URL", f"filecache://{VAR_DIR / 'cache'}"))
+        )
+    }
+except ImproperlyConfigured as exc:
+    raise ImproperlyConfigured(
+        f"{_cache_from}: {exc} (use redis://host:6379/1, or leave it unset for the file cache)."
+    ) from None
 
 # --- Celery ---------------------------------------------------------------------------
 # redis://host:6379/0 in production. The default is kombu's filesystem transport under
 # var/broker, so `make run` starts a real worker and beat with no outside services.
-CELERY_BROKER_URL = env.str(
-    "CELERY_BROKER_URL", default=env.str("REDIS_URL", default="filesystem://")
-)
+CELERY_BROKER_URL = _url("CELERY_BROKER_URL", _url("REDIS_URL", "filesystem://"))
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "broker"
     for _folder in ("queue", "processed", "control"):

@@ -159,3 +159,33 @@ def test_the_embedded_broker_keeps_its_exchange_tables_under_var_not_in_the_work
 
     assert result.returncode == 0, result.stderr
     assert f"'control_folder': '{ROOT / 'var' / 'broker' / 'control'}'" in result.stdout
+
+
+def test_an_empty_service_url_means_the_embedded_default():
+    # DATABASE_URL= (e.g. from a deploy template with the variable unset) ended in
+    # KeyError: 'ENGINE'; REDIS_URL= / CACHE_URL= in "Invalid cache schema" naming nothing.
+    result = start_django(
+        "shell",
+        "-c",
+        "from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'],"
+        " s.CACHES['default']['BACKEND'], s.CELERY_BROKER_URL)",
+        DATABASE_URL="",
+        REDIS_URL="",
+        CACHE_URL=" ",
+        CELERY_BROKER_URL="",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == (
+        "django.db.backends.sqlite3 django.core.cache.backends.filebased.FileBasedCache"
+        " filesystem://"
+    )
+
+
+def test_a_cache_url_that_is_not_one_names_the_variable():
+    for name in ("CACHE_URL", "REDIS_URL"):
+        result = start_django(**{name: "redis.internal:6379"})
+
+        assert result.returncode != 0
+        last_line = result.stderr.strip().splitlines()[-1]
+        assert "ImproperlyConfigured" in last_line and name in last_line, last_line
