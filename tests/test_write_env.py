@@ -1,6 +1,8 @@
 """`make run`'s .env writer (scripts/write_env.py)."""
 
 import importlib.util
+import os
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -54,3 +56,49 @@ def test_make_run_fills_in_an_existing_env_file():
 
     assert (ROOT / ".env").exists()
     assert "scripts/write_env.py" in plan
+
+
+def test_make_run_starts_web_worker_and_beat_with_the_real_environment_winning_over_env(
+    tmp_path,
+):
+    # honcho loads .env itself and lets it override the environment, so `DEBUG=false make
+    # run` served the admin with DEBUG=true from .env while migrate saw false.
+    plan = subprocess.run(
+        ["make", "-n", "run"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    ).stdout
+    command = shlex.split(next(line for line in plan.splitlines() if "honcho" in line))
+    command[0] = str(ROOT / command[0])
+    (tmp_path / ".env").write_text("CHARGECARS_PROBE=from-dotenv\n")
+    (tmp_path / "Procfile").write_text("probe: echo probe=$CHARGECARS_PROBE\n")
+
+    started = subprocess.run(
+        command,
+        cwd=tmp_path,
+        env={**os.environ, "CHARGECARS_PROBE": "from-environment"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert "probe=from-environment" in started.stdout, started.stdout + started.stderr
+
+
+def test_make_run_takes_port_from_env_file_unless_the_environment_sets_it(tmp_path):
+    # .env.example lists PORT under "make run"; make ignored it (and honcho then started
+    # gunicorn on it while make printed the login URL with 8000).
+    for name in ("requirements.txt", ".venv"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    (tmp_path / ".env").write_text("PORT=8124\n")
+
+    def plan(**environment) -> str:
+        return subprocess.run(
+            ["make", "-n", "-f", str(ROOT / "Makefile"), "run"],
+            cwd=tmp_path,
+            env={**{k: v for k, v in os.environ.items() if k != "PORT"}, **environment},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+
+    assert "http://127.0.0.1:8124/admin/" in plan()
+    assert "http://127.0.0.1:8125/admin/" in plan(PORT="8125")
