@@ -199,6 +199,8 @@ except ImproperlyConfigured as exc:
 # redis://host:6379/0 in production. The default is kombu's filesystem transport under
 # var/broker, so `make run` starts a real worker and beat with no outside services.
 CELERY_BROKER_URL = _url("CELERY_BROKER_URL", _url("REDIS_URL", "filesystem://"))
+# Production sets this so a forgotten CELERY_BROKER_URL cannot go unnoticed.
+REQUIRE_EXTERNAL_BROKER = _bool("REQUIRE_EXTERNAL_BROKER", False)
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "broker"
     for _folder in ("queue", "processed", "control"):
@@ -211,8 +213,7 @@ if CELERY_BROKER_URL == "filesystem://":
         # Exchange tables; kombu's default is control/ in the current working directory.
         "control_folder": str(_broker_dir / "control"),
     }
-    # Production sets this so a forgotten CELERY_BROKER_URL cannot go unnoticed.
-    if _bool("REQUIRE_EXTERNAL_BROKER", False):
+    if REQUIRE_EXTERNAL_BROKER:
         raise ImproperlyConfigured(
             "CELERY_BROKER_URL is not set but REQUIRE_EXTERNAL_BROKER is on: "
             "set CELERY_BROKER_URL=redis://host:6379/0."
