@@ -2,10 +2,12 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PORT ?= 8000
+# The environment's PORT, else PORT= in .env, else 8000.
+PORT ?= $(or $(shell sed -n 's/^[[:space:]]*PORT[[:space:]]*=[[:space:]]*//p' .env 2>/dev/null | tail -n 1),8000)
 export PORT
 
-.PHONY: run test lint format bench bench-api bench-outbound fuzz install install-dev clean
+.PHONY: run test lint format bench bench-api bench-outbound fuzz install install-dev clean .env
+# .env is phony: write_env.py runs every time and only fills in missing or empty keys.
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,12 +25,14 @@ install-dev: $(VENV)/.installed-dev
 .env:
 	$(PY) scripts/write_env.py
 
+# honcho -e /dev/null: settings.py reads .env itself so that the real environment wins;
+# honcho's own .env loading would override the environment of web, worker and beat.
 run: install .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_example_partners
 	$(PY) manage.py ensure_admin --url http://127.0.0.1:$(PORT)/admin/
 	@echo "Starting web (http://127.0.0.1:$(PORT)/admin/), worker and beat. Ctrl-C stops all three."
-	$(VENV)/bin/honcho start -f Procfile
+	$(VENV)/bin/honcho start -f Procfile -e /dev/null
 
 test: install-dev .env
 	$(VENV)/bin/ruff check .

@@ -12,6 +12,8 @@ from celery.schedules import crontab
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from integrations.ratelimit import rate_parse
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # embedded SQLite database, file broker, file cache
 VAR_DIR.mkdir(exist_ok=True)
@@ -44,6 +46,45 @@ def _fernet_keys(raw: str) -> list[str]:
     return keys
 
 
+def _url(name: str, default: str) -> str:
+    """A service URL; unset or empty is ``default``."""
+    return env.str(name, default="").strip() or default
+
+
+_SWITCHES = {
+    **dict.fromkeys(("true", "on", "ok", "y", "yes", "1"), True),
+    **dict.fromkeys(("false", "off", "n", "no", "0"), False),
+}
+
+
+def _bool(name: str, default: bool) -> bool:
+    """A switch; unset or empty is ``default``, anything not true/false stops start-up."""
+    raw = env.str(name, default="").strip().lower()
+    if not raw:
+        return default
+    if raw not in _SWITCHES:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not understood: use true or false.")
+    return _SWITCHES[raw]
+
+
+def _number(name: str, default, *, cast=int, minimum=0, above=None, above_what=""):
+    """An int (or float) at least ``minimum`` (or greater than ``above``); unset or empty is
+    ``default``. A bad value stops start-up with a message naming the variable."""
+    raw = env.str(name, default="").strip()
+    if not raw:
+        return default
+    kind = "a whole number" if cast is int else "a number"
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not {kind}.") from None
+    if above is not None and not value > above:
+        raise ImproperlyConfigured(f"{name} must be more than {above_what or above} (it is {raw}).")
+    if above is None and minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum} (it is {raw}).")
+    return value
+
+
 # --- Core ---------------------------------------------------------------------------
 # Signs sessions and CSRF tokens. Required.
 SECRET_KEY = _required(
@@ -51,7 +92,7 @@ SECRET_KEY = _required(
     "make one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'",
 )
 # Development conveniences and detailed error pages. Never true in production.
-DEBUG = env.bool("DEBUG", default=False)
+DEBUG = _bool("DEBUG", False)
 # Host names this site answers to, comma-separated.
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 # Origins trusted for admin form posts when served behind a proxy on another origin.
@@ -114,7 +155,9 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 # postgres://user:pass@host:5432/name in production; an embedded SQLite file by default.
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'chargecars.sqlite3'}")
+    "default": env.db_url_config(
+        _url("DATABASE_URL", f"sqlite:///{VAR_DIR / 'chargecars.sqlite3'}")
+    )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let web, worker and beat share the file without "database is locked".
@@ -125,46 +168,52 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     # Seconds a connection is kept open between requests.
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_MAX_AGE"] = _number("DATABASE_CONN_MAX_AGE", 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+    if _bool("DATABASE_PREPARED_STATEMENTS", True):
         # Parameters bound by the server, and statements run repeatedly (every partner API
         # request runs the same few) prepared once per connection: a third less PostgreSQL
         # CPU per request. Turn off behind PgBouncer in transaction pooling mode.
         DATABASES["default"].setdefault("OPTIONS", {}).update(
             server_side_binding=True,
-            prepare_threshold=env.int("DATABASE_PREPARE_THRESHOLD", default=5),
+            prepare_threshold=_number("DATABASE_PREPARE_THRESHOLD", 5),
         )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------
 # Shared by every process (rate limits, partner access tokens). redis://host:6379/1 in
 # production; a file cache under var/ by default so one machine needs no Redis.
-CACHES = {
-    "default": env.cache_url(
-        "CACHE_URL",
-        default=env.str("REDIS_URL", default=f"filecache://{VAR_DIR / 'cache'}"),
-    )
-}
+_cache_from = "CACHE_URL" if _url("CACHE_URL", "") else "REDIS_URL"
+try:
+    CACHES = {
+        "default": env.cache_url_config(
+            _url("CACHE_URL", _url("REDIS_URL", f"filecache://{VAR_DIR / 'cache'}"))
+        )
+    }
+except ImproperlyConfigured as exc:
+    raise ImproperlyConfigured(
+        f"{_cache_from}: {exc} (use redis://host:6379/1, or leave it unset for the file cache)."
+    ) from None
 
 # --- Celery ---------------------------------------------------------------------------
 # redis://host:6379/0 in production. The default is kombu's filesystem transport under
 # var/broker, so `make run` starts a real worker and beat with no outside services.
-CELERY_BROKER_URL = env.str(
-    "CELERY_BROKER_URL", default=env.str("REDIS_URL", default="filesystem://")
-)
+CELERY_BROKER_URL = _url("CELERY_BROKER_URL", _url("REDIS_URL", "filesystem://"))
+# Production sets this so a forgotten CELERY_BROKER_URL cannot go unnoticed.
+REQUIRE_EXTERNAL_BROKER = _bool("REQUIRE_EXTERNAL_BROKER", False)
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "broker"
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # Exchange tables; kombu's default is control/ in the current working directory.
+        "control_folder": str(_broker_dir / "control"),
     }
-    # Production sets this so a forgotten CELERY_BROKER_URL cannot go unnoticed.
-    if env.bool("REQUIRE_EXTERNAL_BROKER", default=False):
+    if REQUIRE_EXTERNAL_BROKER:
         raise ImproperlyConfigured(
             "CELERY_BROKER_URL is not set but REQUIRE_EXTERNAL_BROKER is on: "
             "set CELERY_BROKER_URL=redis://host:6379/0."
@@ -177,7 +226,7 @@ elif CELERY_BROKER_URL.split("://", 1)[0] not in ("redis", "rediss", "amqp", "am
 else:
     # Seconds before Redis hands an unacknowledged task to another worker.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+        "visibility_timeout": _number("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
@@ -186,8 +235,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=120)
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
+CELERY_TASK_SOFT_TIME_LIMIT = _number("CELERY_TASK_SOFT_TIME_LIMIT", 120, minimum=1)
+CELERY_TASK_TIME_LIMIT = _number("CELERY_TASK_TIME_LIMIT", 180, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
@@ -218,14 +267,20 @@ WHITENOISE_USE_FINDERS = True
 # --- Partner integrations ---------------------------------------------------------------
 # Allow outbound calls to private, loopback and link-local addresses and plain http.
 # Off in production (SSRF protection); on by default when DEBUG is on, and in tests.
-PARTNER_ALLOW_PRIVATE_NETWORKS = env.bool("PARTNER_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
+PARTNER_ALLOW_PRIVATE_NETWORKS = _bool("PARTNER_ALLOW_PRIVATE_NETWORKS", DEBUG)
 
+# Log level of the root logger: DEBUG, INFO, WARNING, ERROR or CRITICAL.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").strip().upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL={LOG_LEVEL!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL."
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # One line per task received/succeeded and per beat tick (every few seconds) would
         # drown the lines that matter; failures are still logged at WARNING and above.
@@ -266,69 +321,77 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 # Largest request body the partner API accepts, in bytes (413 above it).
-PARTNER_API_MAX_BODY_BYTES = env.int("PARTNER_API_MAX_BODY_BYTES", default=256 * 1024)
+PARTNER_API_MAX_BODY_BYTES = _number("PARTNER_API_MAX_BODY_BYTES", 256 * 1024, minimum=1)
 # Requests per integration, counted in the shared cache across processes: "600/minute",
 # "50/10seconds", or "0" for no limit (429 with Retry-After above it).
 PARTNER_API_RATE_LIMIT = env.str("PARTNER_API_RATE_LIMIT", default="600/minute")
+try:
+    rate_parse(PARTNER_API_RATE_LIMIT)
+except ImproperlyConfigured as exc:
+    raise ImproperlyConfigured(f"PARTNER_API_RATE_LIMIT: {exc}") from None
 # Bytes of each request body kept in the inbound event log.
-PARTNER_API_EVENT_BODY_CAP = env.int("PARTNER_API_EVENT_BODY_CAP", default=64 * 1024)
+PARTNER_API_EVENT_BODY_CAP = _number("PARTNER_API_EVENT_BODY_CAP", 64 * 1024)
 # Seconds each web process keeps an integration (secret, mapping, active flag) in memory
 # between database reads; 0 reads it on every request. Saving it in the admin clears the
 # saving process's copy at once; other processes follow within this many seconds.
-PARTNER_API_INTEGRATION_CACHE_SECONDS = env.int("PARTNER_API_INTEGRATION_CACHE_SECONDS", default=5)
+PARTNER_API_INTEGRATION_CACHE_SECONDS = _number("PARTNER_API_INTEGRATION_CACHE_SECONDS", 5)
 # How long a rotated-out webhook secret stays valid, in seconds (default 24 h).
-WEBHOOK_SECRET_GRACE_PERIOD = timedelta(
-    seconds=env.int("WEBHOOK_SECRET_GRACE_PERIOD", default=24 * 3600)
-)
+WEBHOOK_SECRET_GRACE_PERIOD = timedelta(seconds=_number("WEBHOOK_SECRET_GRACE_PERIOD", 24 * 3600))
 
 # --- Outbound webhooks and the partner API client --------------------------------------
 # Delay in seconds before each attempt of a webhook delivery: the first entry is the first
 # attempt (0 = on commit), the rest are retries. After the last one a delivery fails.
-WEBHOOK_RETRY_SCHEDULE = env.list(
-    "WEBHOOK_RETRY_SCHEDULE", cast=int, default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000]
-)
+try:
+    WEBHOOK_RETRY_SCHEDULE = env.list(
+        "WEBHOOK_RETRY_SCHEDULE", cast=int, default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000]
+    )
+except ValueError:
+    WEBHOOK_RETRY_SCHEDULE = []
 if not WEBHOOK_RETRY_SCHEDULE or min(WEBHOOK_RETRY_SCHEDULE) < 0:
     raise ImproperlyConfigured(
         "WEBHOOK_RETRY_SCHEDULE must list at least one delay in seconds, none negative, "
         "e.g. 0,5,300,1800,7200,18000,36000,36000."
     )
 # Seconds to wait for a partner's webhook endpoint to accept the connection / to answer.
-WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
-WEBHOOK_READ_TIMEOUT = env.float("WEBHOOK_READ_TIMEOUT", default=15.0)
+WEBHOOK_CONNECT_TIMEOUT = _number("WEBHOOK_CONNECT_TIMEOUT", 5.0, cast=float, above=0)
+WEBHOOK_READ_TIMEOUT = _number("WEBHOOK_READ_TIMEOUT", 15.0, cast=float, above=0)
 # Characters of a partner's response body kept in the attempt log.
-WEBHOOK_RESPONSE_EXCERPT_CHARS = env.int("WEBHOOK_RESPONSE_EXCERPT_CHARS", default=1024)
+WEBHOOK_RESPONSE_EXCERPT_CHARS = _number("WEBHOOK_RESPONSE_EXCERPT_CHARS", 1024)
 # Consecutive retryable failures (timeouts, 5xx, 408, 429) after which an integration's
 # deliveries are held (kept, not dropped) and the integration flagged for ops.
-WEBHOOK_HOLD_AFTER_FAILURES = env.int("WEBHOOK_HOLD_AFTER_FAILURES", default=10)
+WEBHOOK_HOLD_AFTER_FAILURES = _number("WEBHOOK_HOLD_AFTER_FAILURES", 10, minimum=1)
 # Seconds between two runs of the dispatcher (beat) that sends whatever is due.
-WEBHOOK_DISPATCH_INTERVAL = env.float("WEBHOOK_DISPATCH_INTERVAL", default=5.0)
+WEBHOOK_DISPATCH_INTERVAL = _number("WEBHOOK_DISPATCH_INTERVAL", 5.0, cast=float, above=0)
 # Due deliveries claimed per batch task (one worker sends a batch over kept-alive sessions).
-WEBHOOK_DISPATCH_BATCH_SIZE = env.int("WEBHOOK_DISPATCH_BATCH_SIZE", default=100)
+WEBHOOK_DISPATCH_BATCH_SIZE = _number("WEBHOOK_DISPATCH_BATCH_SIZE", 100, minimum=1)
 # Seconds a claimed delivery is reserved for its worker; if the worker dies, the delivery
 # is sent again after this. Must exceed connect + read timeout.
-WEBHOOK_CLAIM_LEASE_SECONDS = env.int(
+WEBHOOK_CLAIM_LEASE_SECONDS = _number(
     "WEBHOOK_CLAIM_LEASE_SECONDS",
-    default=int(WEBHOOK_CONNECT_TIMEOUT + WEBHOOK_READ_TIMEOUT) + 30,
+    int(WEBHOOK_CONNECT_TIMEOUT + WEBHOOK_READ_TIMEOUT) + 30,
+    above=WEBHOOK_CONNECT_TIMEOUT + WEBHOOK_READ_TIMEOUT,
+    above_what="WEBHOOK_CONNECT_TIMEOUT + WEBHOOK_READ_TIMEOUT "
+    f"({WEBHOOK_CONNECT_TIMEOUT + WEBHOOK_READ_TIMEOUT:g} s)",
 )
 # Seconds between two recomputations of an integration's success_rate (errors are recorded
 # at once; the 24-hour aggregate is throttled so busy integrations do not pay it per batch).
-WEBHOOK_HEALTH_REFRESH_SECONDS = env.int("WEBHOOK_HEALTH_REFRESH_SECONDS", default=5)
+WEBHOOK_HEALTH_REFRESH_SECONDS = _number("WEBHOOK_HEALTH_REFRESH_SECONDS", 5)
 # Upper bound in seconds on a partner's Retry-After header.
-WEBHOOK_RETRY_AFTER_MAX = env.int("WEBHOOK_RETRY_AFTER_MAX", default=86400)
+WEBHOOK_RETRY_AFTER_MAX = _number("WEBHOOK_RETRY_AFTER_MAX", 86400)
 # Seconds to wait for a partner's own API (and its token endpoint).
-PARTNER_API_CONNECT_TIMEOUT = env.float("PARTNER_API_CONNECT_TIMEOUT", default=5.0)
-PARTNER_API_READ_TIMEOUT = env.float("PARTNER_API_READ_TIMEOUT", default=20.0)
+PARTNER_API_CONNECT_TIMEOUT = _number("PARTNER_API_CONNECT_TIMEOUT", 5.0, cast=float, above=0)
+PARTNER_API_READ_TIMEOUT = _number("PARTNER_API_READ_TIMEOUT", 20.0, cast=float, above=0)
 # Extra tries for idempotent partner API calls (GET, HEAD, PUT, DELETE) on connection
 # errors and 502/503/504.
-PARTNER_API_MAX_RETRIES = env.int("PARTNER_API_MAX_RETRIES", default=2)
+PARTNER_API_MAX_RETRIES = _number("PARTNER_API_MAX_RETRIES", 2)
 # Seconds before expiry at which a cached partner access token is replaced.
-PARTNER_TOKEN_EXPIRY_MARGIN = env.int("PARTNER_TOKEN_EXPIRY_MARGIN", default=60)
+PARTNER_TOKEN_EXPIRY_MARGIN = _number("PARTNER_TOKEN_EXPIRY_MARGIN", 60)
 
 # Days an inbound event that changed no order, and the attempt log of a finished webhook
 # delivery, are kept (0: forever). Events that changed an order and deliveries themselves
 # are kept with the order. Pruned daily by beat, or by `manage.py prune_records`.
-INBOUND_EVENT_RETENTION_DAYS = env.int("INBOUND_EVENT_RETENTION_DAYS", default=90)
-DELIVERY_ATTEMPT_RETENTION_DAYS = env.int("DELIVERY_ATTEMPT_RETENTION_DAYS", default=90)
+INBOUND_EVENT_RETENTION_DAYS = _number("INBOUND_EVENT_RETENTION_DAYS", 90, minimum=None)
+DELIVERY_ATTEMPT_RETENTION_DAYS = _number("DELIVERY_ATTEMPT_RETENTION_DAYS", 90, minimum=None)
 for _name in ("INBOUND_EVENT_RETENTION_DAYS", "DELIVERY_ATTEMPT_RETENTION_DAYS"):
     if globals()[_name] < 0:
         raise ImproperlyConfigured(f"{_name} must be a number of days, or 0 to keep everything.")

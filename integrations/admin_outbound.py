@@ -6,7 +6,7 @@ ModelAdmin's bases (``class PartnerIntegrationAdmin(PartnerIntegrationOutboundAc
 admin.ModelAdmin)``).
 """
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -197,6 +197,20 @@ class ReplayFailedForm(forms.Form):
     integration = forms.ModelChoiceField(queryset=PartnerIntegration.objects.all())
     created_from = forms.DateTimeField(help_text="Deliveries created at or after this time.")
     created_to = forms.DateTimeField(help_text="... and at or before this time.")
+
+    @staticmethod
+    def _in_range(value):
+        try:
+            value.astimezone(UTC)  # as the database compares it
+        except OverflowError:
+            raise forms.ValidationError("This date is out of range.") from None
+        return value
+
+    def clean_created_from(self):
+        return self._in_range(self.cleaned_data["created_from"])
+
+    def clean_created_to(self):
+        return self._in_range(self.cleaned_data["created_to"])
 
     def clean(self):
         data = super().clean()

@@ -214,18 +214,19 @@ def example_partners_load() -> dict[str, int]:
     """
     created = {"organizations": 0, "integrations": 0, "orders": 0}
     for example in EXAMPLE_PARTNERS:
-        organization, made = Organization.objects.get_or_create(
-            name=example.organization_name,
-            defaults={
-                "organization_type": example.organization_type,
-                "contact_email": example.contact_email,
-            },
-        )
-        created["organizations"] += made
         values = dict(example.integration)
         name = values.pop("integration_name")
         integration = PartnerIntegration.objects.filter(integration_name=name).first()
         if integration is None:
+            # Only with its integration: an existing one keeps its (maybe renamed) organization.
+            organization, made = Organization.objects.get_or_create(
+                name=example.organization_name,
+                defaults={
+                    "organization_type": example.organization_type,
+                    "contact_email": example.contact_email,
+                },
+            )
+            created["organizations"] += made
             values["api_credentials"] = _with_generated_secrets(values["api_credentials"])
             values["webhook_secret"] = generate_webhook_secret()
             integration = PartnerIntegration(

@@ -27,10 +27,11 @@ def rate_parse(value: str) -> Rate | None:
     if not value or value.strip() in {"0", "off", "none"}:
         return None
     match = _RATE.match(value)
-    if not match:
+    # 0/minute would refuse every request and 1/0seconds divide by zero: "0" is "no limit".
+    if not match or int(match[1]) == 0 or int(match[2] or 1) == 0:
         raise ImproperlyConfigured(
             f"Rate {value!r} is not like '600/minute' (N/second|minute|hour|day, "
-            "optionally N/10seconds)."
+            "optionally N/10seconds, N and the period above 0; 0 for no limit)."
         )
     limit, multiple, unit = match.groups()
     return Rate(limit=int(limit), period=int(multiple or 1) * _PERIODS[unit])

@@ -178,3 +178,17 @@ def test_loading_example_partners_twice_creates_nothing_the_second_time():
     assert Order.objects.get(
         partner_external_references__partner_order_id="VLV-2025-789123"
     ).status == ("approved")
+
+
+@pytest.mark.django_db
+def test_loading_example_partners_again_keeps_an_organization_ops_renamed():
+    # `make run` loads the examples on every start; a renamed example organization came
+    # back as a second, empty organization under its old name.
+    example_partners_load()
+    Organization.objects.filter(name="Eneco").update(name="Eneco Energie B.V.")
+
+    again = example_partners_load()
+
+    assert again == {"organizations": 0, "integrations": 0, "orders": 0}
+    assert not Organization.objects.filter(name="Eneco").exists()
+    assert Organization.objects.count() == 3

@@ -139,6 +139,24 @@ def test_failed_deliveries_of_an_integration_in_a_range_are_replayed(admin_clien
     assert states[other.pk] == DeliveryState.FAILED
 
 
+def test_replaying_failed_deliveries_from_the_year_1_is_a_form_error_not_a_500(admin_client):
+    # 0001-01-01 00:00 in Europe/Amsterdam is before datetime.min in UTC: OverflowError.
+    integration = PartnerIntegrationFactory()
+    url = reverse("admin:integrations_webhookdelivery_replay_failed")
+
+    response = admin_client.post(
+        url,
+        {
+            "integration": integration.pk,
+            "created_from": "0001-01-01 00:00:00",
+            "created_to": "9999-12-31 23:59:59",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "out of range" in response.content.decode()
+
+
 def test_holds_are_listed_and_can_be_resumed(admin_client):
     integration = PartnerIntegrationFactory()
     hold = DeliveryHold.objects.create(

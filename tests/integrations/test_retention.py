@@ -71,3 +71,15 @@ def test_old_attempts_of_finished_deliveries_go_and_deliveries_stay(
     assert list(DeliveryAttempt.objects.values_list("delivery_id", flat=True)) == [retrying.pk]
     assert WebhookDelivery.objects.count() == 2
     assert "1 delivery attempt(s) older than 90 days" in out.getvalue()
+
+
+def test_prune_records_says_what_it_kept_when_retention_is_zero(settings):
+    # It printed "Deleted 0 inbound event(s) older than (never) days".
+    settings.INBOUND_EVENT_RETENTION_DAYS = 0
+    out = io.StringIO()
+
+    call_command("prune_records", stdout=out)
+
+    assert "(never)" not in out.getvalue()
+    assert "Kept every inbound event (INBOUND_EVENT_RETENTION_DAYS=0)" in out.getvalue()
+    assert "0 delivery attempt(s) older than 90 days" in out.getvalue()

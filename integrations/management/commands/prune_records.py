@@ -4,6 +4,13 @@ from django.core.management.base import BaseCommand
 from integrations.retention import records_prune
 
 
+def _summary(count: int, what: str, name: str) -> str:
+    days = getattr(settings, name)
+    if not days:
+        return f"Kept every {what} ({name}=0)."
+    return f"Deleted {count} {what}(s) older than {days} days."
+
+
 class Command(BaseCommand):
     help = (
         "Delete inbound events that changed no order after INBOUND_EVENT_RETENTION_DAYS and "
@@ -14,8 +21,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         pruned = records_prune()
         self.stdout.write(
-            f"Deleted {pruned.inbound_events} inbound event(s) older than "
-            f"{settings.INBOUND_EVENT_RETENTION_DAYS or '(never)'} days and "
-            f"{pruned.delivery_attempts} delivery attempt(s) older than "
-            f"{settings.DELIVERY_ATTEMPT_RETENTION_DAYS or '(never)'} days."
+            _summary(pruned.inbound_events, "inbound event", "INBOUND_EVENT_RETENTION_DAYS")
+        )
+        self.stdout.write(
+            _summary(
+                pruned.delivery_attempts, "delivery attempt", "DELIVERY_ATTEMPT_RETENTION_DAYS"
+            )
         )
