@@ -912,11 +912,15 @@ def delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
     return delivery
 
 
-def delivery_cancel(*, delivery: WebhookDelivery) -> bool:
-    """Stop a pending or held delivery; sent or finished ones are left as they are."""
+def delivery_cancel(*, delivery: WebhookDelivery, reason: str = "") -> bool:
+    """Stop a pending or held delivery; sent or finished ones are left as they are.
+    ``reason``, if given, is kept as its last error for ops to read."""
+    changes = {"state": DeliveryState.CANCELLED, "next_attempt_at": None}
+    if reason:
+        changes["last_error"] = reason
     cancelled = WebhookDelivery.objects.filter(
         pk=delivery.pk, state__in=(DeliveryState.PENDING, DeliveryState.HELD)
-    ).update(state=DeliveryState.CANCELLED, next_attempt_at=None, completed_at=timezone.now())
+    ).update(**changes, completed_at=timezone.now())
     delivery.refresh_from_db()
     return bool(cancelled)
 

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from integrations.delivery import delivery_cancel
 from integrations.models import PartnerIntegration
 from integrations.secrets import generate_webhook_secret
 from orders.models import Order
@@ -198,6 +199,11 @@ _STATUS_PATH = {
 }
 
 
+EXAMPLE_DELIVERY_NOT_SENT = (
+    "Not sent: written when the example data was loaded. Replay it to send it."
+)
+
+
 def _with_generated_secrets(credentials: dict) -> dict:
     return {
         key: generate_webhook_secret()[6:] if value == "{encrypted_secret}" else value
@@ -252,5 +258,9 @@ def example_partners_load() -> dict[str, int]:
                 order_change_status(
                     order=order, to_status=step, source="system", note="Example data"
                 )
+            # The document's example URLs include real partner domains (partner.volvo.com):
+            # loading example data must not send them anything.
+            for delivery in order.webhook_deliveries.all():
+                delivery_cancel(delivery=delivery, reason=EXAMPLE_DELIVERY_NOT_SENT)
             created["orders"] += 1
     return created

@@ -6,9 +6,14 @@ import pytest
 from django.db import connection, models
 
 from integrations.encryption import EncryptedJSONField, EncryptedTextField
-from integrations.examples import VOLVO_DEALER_INTEGRATION, example_partners_load
-from integrations.models import PartnerIntegration
+from integrations.examples import (
+    EXAMPLE_DELIVERY_NOT_SENT,
+    VOLVO_DEALER_INTEGRATION,
+    example_partners_load,
+)
+from integrations.models import DeliveryState, PartnerIntegration, WebhookDelivery
 from orders.models import Order
+from orders.services import order_change_status
 from organizations.models import Organization
 
 # name -> (field class, nullable, default) as the document's schema lists them.
@@ -178,6 +183,29 @@ def test_loading_example_partners_twice_creates_nothing_the_second_time():
     assert Order.objects.get(
         partner_external_references__partner_order_id="VLV-2025-789123"
     ).status == ("approved")
+
+
+@pytest.mark.django_db
+def test_loading_example_partners_sends_no_webhook_but_later_changes_notify(
+    django_capture_on_commit_callbacks,
+):
+    # The Volvo example's webhook_url is the document's partner.volvo.com: `make run` on a
+    # machine with internet used to POST the example orders' events there.
+    with django_capture_on_commit_callbacks(execute=True):
+        example_partners_load()
+
+    deliveries = WebhookDelivery.objects.all()
+    assert deliveries.exists()
+    assert set(deliveries.values_list("state", "attempts", "last_error")) == {
+        (DeliveryState.CANCELLED, 0, EXAMPLE_DELIVERY_NOT_SENT)
+    }
+
+    order = Order.objects.get(partner_external_references__partner_order_id="VLV-2025-789123")
+    order_change_status(order=order, to_status="in_progress", source="staff")
+    order_change_status(order=order, to_status="completed", source="staff")
+
+    completed = WebhookDelivery.objects.get(order=order, event="installation_completed")
+    assert completed.state == DeliveryState.PENDING
 
 
 @pytest.mark.django_db
