@@ -26,7 +26,7 @@ from django.db.models.lookups import Exact
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from chargecars.rows import row_insert, row_load
+from chargecars.rows import row_insert, row_load, row_update
 from integrations.api.errors import ProblemError, validation_problem
 from integrations.api.serializers import (
     ORDER_FIELDS,
@@ -476,12 +476,14 @@ def partner_status_update(
     note: str = "",
     inbound_event: InboundEvent | None = None,
     savepoint: bool = True,
-) -> tuple[Order, bool]:
+) -> tuple[Order, str]:
     """processPartnerStatusUpdate: apply a status in the partner's vocabulary.
 
-    Returns (order, applied); ``applied`` is False for an update older than the last
-    one applied to the order, which is ignored so out-of-order delivery cannot move an
-    order backwards. Raises ProblemError for unknown statuses, unknown orders and
+    Returns (order, outcome): ``applied``; ``unchanged`` when the order already has that
+    status (a partner repeating itself, or two partner statuses mapped to one of ours),
+    which records the update's time and changes nothing else; ``stale`` for an update
+    older than the last one recorded, which is ignored so out-of-order delivery cannot
+    move an order backwards. Raises ProblemError for unknown statuses, unknown orders and
     transitions the status engine refuses.
     """
     to_status = integration.chargecars_status_for(status)
@@ -505,13 +507,18 @@ def partner_status_update(
         raise _not_found(partner_order_id)
     last = order.partner_status_occurred_at
     if last is not None and occurred_at < last:
-        return order, False
+        return order, Outcome.STALE
     received = inbound_event.received_at if inbound_event else timezone.now()
     order.partner_status_occurred_at = occurred_at
     order.partner_external_references = {
         **order.partner_external_references,
         "sync_last_updated": _iso(received),
     }
+    if to_status == order.status:
+        # Not a transition: nothing for the status engine or the history. The time is
+        # kept so an older update arriving later is recognised as stale.
+        row_update(order, ("partner_status_occurred_at", "partner_external_references"))
+        return order, Outcome.UNCHANGED
     try:
         order_change_status(
             order=order,
@@ -535,12 +542,12 @@ def partner_status_update(
             current_status=theirs(exc.current_status),
             allowed_statuses=allowed,
         ) from None
-    return order, True
+    return order, Outcome.APPLIED
 
 
 def _handle_status_update(*, request: InboundRequest, event: InboundEvent, retry: bool) -> Result:
     data = _validated(StatusUpdateRequestSerializer, _json_object(request))
-    order, applied = partner_status_update(
+    order, outcome = partner_status_update(
         integration=request.integration,
         partner_order_id=request.partner_order_id,
         status=data["status"],
@@ -549,19 +556,22 @@ def _handle_status_update(*, request: InboundRequest, event: InboundEvent, retry
         inbound_event=event,
         savepoint=False,
     )
-    if applied:
+    if outcome == Outcome.APPLIED:
         detail = f"Status {data['status']} applied."
+    elif outcome == Outcome.UNCHANGED:
+        current = request.integration.partner_status_for(order.status)
+        detail = f"Unchanged: the order is already {current!r}; nothing to apply."
     else:
         detail = (
             f"Ignored: occurred_at {_iso(data['occurred_at'])} is older than the last "
-            f"update applied ({_iso(order.partner_status_occurred_at)})."
+            f"update recorded ({_iso(order.partner_status_occurred_at)})."
         )
     return Result(
-        outcome=Outcome.APPLIED if applied else Outcome.STALE,
+        outcome=outcome,
         status=200,
         body={
-            "applied": applied,
-            "outcome": "applied" if applied else "stale",
+            "applied": outcome == Outcome.APPLIED,
+            "outcome": str(outcome),
             "detail": detail,
             "order": order_representation(order, request.integration),
         },

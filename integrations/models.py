@@ -197,6 +197,7 @@ class InboundEvent(models.Model):
         EXISTING = "existing", "Existing order returned"
         APPLIED = "applied", "Status applied"
         STALE = "stale", "Stale update ignored"
+        UNCHANGED = "unchanged", "Status already current"
         READ = "read", "Order read"
         REJECTED = "rejected", "Rejected (invalid input or transition)"
         UNAUTHORIZED = "unauthorized", "Signature refused"

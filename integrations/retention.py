@@ -4,8 +4,8 @@ Kept for as long as the orders they explain: inbound events that changed an orde
 status history points at them) and every webhook delivery (it carries the per-order
 ``sequence`` that the next delivery continues). Deleted after their retention period:
 
-* inbound events that changed nothing (reads, replays, refusals, stale or rejected
-  updates, requests whose order was created by an earlier request);
+* inbound events that changed nothing (reads, replays, refusals, stale, unchanged or
+  rejected updates, requests whose order was created by an earlier request);
 * the attempt log of deliveries that are finished (succeeded, failed or cancelled).
 
 Deleting in batches keeps each transaction, and the locks it holds, short.

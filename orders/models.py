@@ -113,7 +113,7 @@ class Order(models.Model):
         null=True,
         blank=True,
         editable=False,
-        help_text="occurred_at of the last partner status update applied; older ones are ignored.",
+        help_text="occurred_at of the last partner status update recorded; older ones are ignored.",
     )
 
     class Meta:

@@ -125,7 +125,7 @@ class PartnerOrderSerializer(serializers.Serializer):
 
 class StatusUpdateResponseSerializer(serializers.Serializer):
     applied = serializers.BooleanField()
-    outcome = serializers.ChoiceField(choices=["applied", "stale"])
+    outcome = serializers.ChoiceField(choices=["applied", "unchanged", "stale"])
     detail = serializers.CharField()
     order = PartnerOrderSerializer()
 

@@ -330,8 +330,9 @@ class StatusUpdateView(PartnerAPIView):
     @extend_schema(
         operation_id="processPartnerStatusUpdate",
         summary="Update an order's status (processPartnerStatusUpdate)",
-        description="`status` is in your vocabulary (status_mapping). An update older than "
-        "the last one applied is recorded and ignored (200, `applied: false`).",
+        description="`status` is in your vocabulary (status_mapping). A status the order "
+        "already has changes nothing (200, `outcome: unchanged`); an update older than the "
+        "last one recorded is ignored (200, `outcome: stale`).",
         tags=DOC_TAGS,
         parameters=SIGNATURE_PARAMETERS + RESPONSE_HEADERS,
         request=StatusUpdateRequestSerializer,

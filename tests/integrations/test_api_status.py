@@ -77,11 +77,55 @@ def test_an_update_older_than_the_last_applied_is_recorded_and_ignored(partner, 
     body = response.json()
     assert body["applied"] is False
     assert body["outcome"] == "stale"
-    assert "older than the last update applied" in body["detail"]
+    assert "older than the last update recorded" in body["detail"]
     assert body["order"]["status"] == "IN_PROGRESS"
     order.refresh_from_db()
     assert order.status == "in_progress"
     assert InboundEvent.objects.filter(outcome="stale").count() == 1
+
+
+def test_the_status_the_order_already_has_answers_200_unchanged(partner, order):
+    partner.status(PID, status_payload("CONFIRMED", "2025-06-01T10:00:00Z"))
+    webhooks_before = order.webhook_deliveries.count()
+
+    response = partner.status(PID, status_payload("CONFIRMED", "2025-06-01T11:00:00Z"))
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["applied"], body["outcome"]) == (False, "unchanged")
+    assert body["detail"] == "Unchanged: the order is already 'CONFIRMED'; nothing to apply."
+    assert body["order"]["status"] == "CONFIRMED"
+    order.refresh_from_db()
+    assert order.status == "approved"
+    assert order.status_history.count() == 2  # created, approved: no new row
+    assert order.webhook_deliveries.count() == webhooks_before
+    assert InboundEvent.objects.filter(outcome="unchanged").count() == 1
+
+
+def test_an_unchanged_update_makes_older_ones_stale(partner, order):
+    partner.status(PID, status_payload("CONFIRMED", "2025-06-01T10:00:00Z"))
+    partner.status(PID, status_payload("CONFIRMED", "2025-06-01T12:00:00Z"))
+
+    # Between the two: the partner's later word (still CONFIRMED at 12:00) stands.
+    response = partner.status(PID, status_payload("IN_PROGRESS", "2025-06-01T11:00:00Z"))
+
+    assert response.json()["outcome"] == "stale"
+    order.refresh_from_db()
+    assert order.status == "approved"
+    assert order.partner_status_occurred_at.isoformat() == "2025-06-01T12:00:00+00:00"
+
+
+def test_two_partner_statuses_for_one_of_ours_move_nothing(partner, integration, order):
+    mapping = integration.status_mapping
+    mapping["partner_to_chargecars"]["ORDER_PLACED"] = "new"
+    integration.save(update_fields=["status_mapping"])
+
+    response = partner.status(PID, status_payload("ORDER_PLACED"))
+
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "unchanged"
+    order.refresh_from_db()
+    assert order.status == "new"
 
 
 def test_a_late_update_that_would_move_backwards_cannot(partner, order):
