@@ -10,6 +10,7 @@ did and is answered with the first response instead.
 import functools
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -301,9 +302,15 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    if math.isinf(value := float(text)):
+        raise ValueError(f"{text} is too large for a number")
+    return value
+
+
 def _json_object(request: InboundRequest) -> dict:
     try:
-        data = json.loads(request.body, parse_constant=_reject_constant)
+        data = json.loads(request.body, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
         raise ProblemError("malformed-json", f"The body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):

@@ -88,6 +88,17 @@ def test_json_that_is_not_an_object_answers_400(partner, raw):
     assert Order.objects.count() == 0
 
 
+def test_a_number_too_large_for_a_float_answers_400_naming_it(partner):
+    # It parsed as infinity, and "notes": 1e999 was stored as the text "inf".
+    body = '{"partner_order_id": "P-1", "customer_name": "A", "notes": 1e999}'
+
+    response = partner.create(None, raw=body)
+
+    assert response.status_code == 400
+    assert "1e999" in response.json()["detail"]
+    assert Order.objects.count() == 0
+
+
 def test_too_many_requests_answer_429_with_retry_after(partner, settings):
     settings.PARTNER_API_RATE_LIMIT = "2/minute"
     partner.get("X-1")
