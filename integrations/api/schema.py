@@ -1,6 +1,25 @@
-"""OpenAPI pre- and post-processing: one path per endpoint, errors as problem+json."""
+"""OpenAPI pre- and post-processing: one path per endpoint, errors as problem+json, request
+bodies that say they refuse unknown fields."""
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
 
 from integrations.api.errors import PROBLEM_CONTENT_TYPE
+
+
+class StrictSerializerExtension(OpenApiSerializerExtension):
+    """A StrictSerializer refuses fields it does not know: ``additionalProperties: false``,
+    and a component named after the body (``OrderCreateRequest``, not ``...RequestRequest``)."""
+
+    target_class = "integrations.api.serializers.StrictSerializer"
+    match_subclasses = True
+
+    def get_name(self, auto_schema, direction):
+        return self.target.__class__.__name__.removesuffix("Serializer").removesuffix("Request")
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        return schema
 
 
 def problem_content_types(result, generator, request, public):

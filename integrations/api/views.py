@@ -14,6 +14,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from integrations import inbound
+from integrations.api import schema  # noqa: F401  (registers the OpenAPI serializer extension)
 from integrations.api.errors import PROBLEM_CONTENT_TYPE, ProblemError
 from integrations.api.serializers import (
     OrderCreateRequestSerializer,

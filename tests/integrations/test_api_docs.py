@@ -24,6 +24,18 @@ def test_the_openapi_schema_describes_endpoints_signature_headers_and_errors(cli
     assert "200" in read["responses"]
 
 
+def test_the_schema_says_request_bodies_refuse_unknown_fields(client):
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    components = schema["components"]["schemas"]
+    create = schema["paths"]["/api/v1/partners/{integration_name}/orders/"]["post"]
+
+    body = create["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/OrderCreateRequest"}
+    assert components["OrderCreateRequest"]["additionalProperties"] is False
+    assert components["StatusUpdateRequest"]["additionalProperties"] is False
+    assert "partner_order_id" in components["OrderCreateRequest"]["required"]
+
+
 def test_the_docs_page_uses_only_local_assets(client):
     response = client.get("/api/docs/")
 
