@@ -29,7 +29,7 @@ install-dev: $(VENV)/.installed-dev
 # honcho's own .env loading would override the environment of web, worker and beat.
 run: install .env
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py load_example_partners
+	$(PY) manage.py load_example_partners --if-empty
 	$(PY) manage.py ensure_admin --url http://127.0.0.1:$(PORT)/admin/
 	@echo "Starting web (http://127.0.0.1:$(PORT)/admin/), worker and beat. Ctrl-C stops all three."
 	$(VENV)/bin/honcho start -f Procfile -e /dev/null

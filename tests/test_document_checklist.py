@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, models
 
 from integrations.encryption import EncryptedJSONField, EncryptedTextField
@@ -220,3 +221,22 @@ def test_loading_example_partners_again_keeps_an_organization_ops_renamed():
     assert again == {"organizations": 0, "integrations": 0, "orders": 0}
     assert not Organization.objects.filter(name="Eneco").exists()
     assert Organization.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_make_run_loads_the_examples_into_an_empty_database_only(capsys):
+    # `make run` runs `load_example_partners --if-empty` on every start: examples ops
+    # deleted must not come back; the command without the flag adds what is missing.
+    call_command("load_example_partners", "--if-empty")
+    assert "created 3 organizations, 3 integrations, 3 orders" in capsys.readouterr().out
+    PartnerIntegration.objects.get(integration_name="eneco_api").orders.all().delete()
+    PartnerIntegration.objects.filter(integration_name="eneco_api").delete()
+
+    call_command("load_example_partners", "--if-empty")
+
+    assert "not loaded: the database already has organizations" in capsys.readouterr().out
+    assert not PartnerIntegration.objects.filter(integration_name="eneco_api").exists()
+
+    call_command("load_example_partners")
+
+    assert "created 0 organizations, 1 integrations, 1 orders" in capsys.readouterr().out
