@@ -2,10 +2,12 @@ import io
 from datetime import timedelta
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.management import call_command
 from django.utils import timezone
 from werkzeug import Response
 
+from integrations import retention, tasks
 from integrations.models import DeliveryAttempt, InboundEvent, WebhookDelivery
 from integrations.retention import records_prune
 from orders.services import order_create
@@ -83,3 +85,26 @@ def test_prune_records_says_what_it_kept_when_retention_is_zero(settings):
     assert "(never)" not in out.getvalue()
     assert "Kept every inbound event (INBOUND_EVENT_RETENTION_DAYS=0)" in out.getvalue()
     assert "0 delivery attempt(s) older than 90 days" in out.getvalue()
+
+
+def test_the_nightly_prune_has_an_hour_and_stops_quietly_at_its_limit(partner, monkeypatch, caplog):
+    # A large backlog must not fail the task at the 120 s limit of ordinary tasks; what
+    # was deleted stays deleted and the next night goes on.
+    partner.get("NO-SUCH-ORDER")
+    age(InboundEvent.objects.all(), 91, "received_at")
+    stop_after_first_batch = iter([None])
+
+    def delete_then_run_out_of_time(queryset, batch_size):
+        if next(stop_after_first_batch, "late") == "late":
+            raise SoftTimeLimitExceeded()
+        queryset.model.objects.filter(pk__in=list(queryset.values_list("pk", flat=True))).delete()
+        return 1
+
+    monkeypatch.setattr(retention, "_delete_in_batches", delete_then_run_out_of_time)
+
+    tasks.records_prune()
+
+    assert tasks.records_prune.soft_time_limit == 3300
+    assert tasks.records_prune.time_limit == 3600
+    assert InboundEvent.objects.count() == 0
+    assert "Pruning stopped at its time limit (3300 s)" in caplog.text
