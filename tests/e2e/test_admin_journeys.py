@@ -6,21 +6,24 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from integrations.encryption import decrypt_text
 from integrations.models import (
     DeliveryState,
+    InboundEvent,
     PartnerIntegration,
     RetiredWebhookSecret,
     WebhookDelivery,
 )
 from integrations.secrets import mask_secret
 from integrations.signing import webhook_secrets_valid_now
-from orders.models import StatusChangeSource
+from orders.models import Order, StatusChangeSource
 from orders.status import OrderStatus
 from tests.factories import OrderFactory, PartnerIntegrationFactory
+from tests.integrations.conftest import PartnerClient, order_payload, status_payload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -243,3 +246,68 @@ def test_ops_user_replays_a_failed_webhook_delivery_from_the_list(live_server, p
     assert an_hour_ago < replayed.next_attempt_at <= timezone.now()
     left_alone.refresh_from_db()
     assert left_alone.state == DeliveryState.FAILED
+
+
+def test_ops_user_reprocesses_a_partner_status_update_that_came_before_its_order(live_server, page):
+    user = ops_user(
+        "integrations.view_inboundevent",
+        "integrations.change_partnerintegration",
+        "orders.view_order",
+        "orders.view_orderstatuschange",
+    )
+    integration = PartnerIntegrationFactory(integration_name="volvo_dealer_api")
+    partner = PartnerClient(Client(), integration)
+    early = partner.status(
+        "VLV-2025-789123", status_payload("CONFIRMED"), msg_id="msg_status_too_early"
+    )
+    assert early.status_code == 404
+    assert partner.create(order_payload(), msg_id="msg_create").status_code == 201
+    order = Order.objects.get(source_integration=integration)
+    assert order.status == OrderStatus.NEW
+    status_event = InboundEvent.objects.get(webhook_id="msg_status_too_early")
+
+    def row(event_pk) -> str:
+        return f"#result_list tr:has(input.action-select[value='{event_pk}'])"
+
+    log_in(page, live_server, user)
+    page.goto(f"{live_server.url}/admin/integrations/inboundevent/")
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(2)
+    refused = page.locator(row(status_event.pk))
+    expect(refused.locator("td.field-action")).to_have_text("Status update")
+    expect(refused.locator("td.field-outcome")).to_have_text(
+        "Rejected (invalid input or transition)"
+    )
+    expect(refused.locator("td.field-response_status")).to_have_text("404")
+    expect(refused.locator("td.field-order_link")).to_have_text("-")
+
+    run_action(page, "reprocess", str(status_event.pk))
+
+    expect(page.locator(".messagelist .success")).to_have_text(
+        "Re-processed msg_status_too_early: 200 Status applied"
+    )
+    expect(rows).to_have_count(3)
+    reprocessed = InboundEvent.objects.get(kind=InboundEvent.Kind.REPROCESS)
+    assert reprocessed.original == status_event
+    new_row = page.locator(row(reprocessed.pk))
+    expect(new_row.locator("td.field-kind")).to_have_text("Re-processed by staff")
+    expect(new_row.locator("td.field-outcome")).to_have_text("Status applied")
+    expect(new_row.locator("td.field-response_status")).to_have_text("200")
+    # The stored request is an audit record: its own row still says what happened then.
+    expect(refused.locator("td.field-outcome")).to_have_text(
+        "Rejected (invalid input or transition)"
+    )
+
+    new_row.locator(f"td.field-order_link a:text-is('{order.order_number}')").click()
+    expect(page.locator("#content > h2")).to_have_text(order.order_number)
+    expect(page.locator(".field-current_status .readonly")).to_have_text(
+        "Approved — next: in_progress, cancelled"
+    )
+    applied = page.locator("#status_history-group tr.has_original").last
+    expect(applied.locator("td.field-to_status")).to_have_text("Approved")
+    expect(applied.locator("td.field-source")).to_have_text("Partner")
+    expect(applied.locator("td.field-integration_name")).to_have_text("volvo_dealer_api")
+    expect(applied.locator("td.field-note")).to_have_text("Partner status CONFIRMED.")
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.APPROVED
