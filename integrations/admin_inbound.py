@@ -115,15 +115,19 @@ class InboundEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Re-process selected events")
     def reprocess(self, request, queryset):
+        # Each message starts with a word: the admin capitalizes a message's first letter,
+        # which would misquote a webhook-id (searched case-sensitively) put first.
         for event in queryset.select_related("integration", "original"):
             try:
                 result = inbound_event_reprocess(event=event)
             except ValidationError as exc:
-                self.message_user(request, f"{event}: {exc.messages[0]}", messages.ERROR)
+                self.message_user(
+                    request, f"Not re-processed {event}: {exc.messages[0]}", messages.ERROR
+                )
                 continue
             self.message_user(
                 request,
-                f"{event.webhook_id or event.pk}: re-processed, {result.response_status} "
+                f"Re-processed {event.webhook_id or event.pk}: {result.response_status} "
                 f"{result.get_outcome_display()}" + (f" ({result.error})" if result.error else ""),
                 messages.SUCCESS if result.response_status < 400 else messages.WARNING,
             )

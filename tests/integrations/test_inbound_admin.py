@@ -60,7 +60,9 @@ def test_reprocessing_a_rejected_event_applies_it_after_ops_fixed_the_mapping(
     reprocessed = InboundEvent.objects.get(kind="reprocess")
     assert reprocessed.original == rejected
     assert reprocessed.outcome == "applied"
-    assert "re-processed, 200" in str(list(get_messages(response.wsgi_request)))
+    assert f"Re-processed {rejected.webhook_id}: 200 Status applied" in str(
+        list(get_messages(response.wsgi_request))
+    )
 
 
 def test_reprocessing_a_create_applies_nothing_twice(admin_client, partner):
