@@ -297,7 +297,8 @@ def send_test_webhook(modeladmin, request, queryset):
     for integration in queryset:
         result = outbox.delivery_send_test(integration=integration)
         level = messages.SUCCESS if result.ok else messages.ERROR
-        modeladmin.message_user(request, f"{integration}: {result.message}", level)
+        # The admin capitalises a message's first letter: never start with the name.
+        modeladmin.message_user(request, f"Test webhook, {integration}: {result.message}", level)
 
 
 @admin.action(description="Test connection to the partner API", permissions=["change"])
@@ -305,7 +306,7 @@ def test_connection(modeladmin, request, queryset):
     for integration in queryset:
         result = client_test_connection(integration=integration)
         level = messages.SUCCESS if result.ok else messages.ERROR
-        modeladmin.message_user(request, f"{integration}: {result.message}", level)
+        modeladmin.message_user(request, f"Connection test, {integration}: {result.message}", level)
 
 
 @admin.action(description="Resume held webhook deliveries", permissions=["change"])
@@ -313,7 +314,7 @@ def resume_webhook_deliveries(modeladmin, request, queryset):
     for integration in queryset:
         resumed = outbox.deliveries_resume(integration=integration)
         text = "held deliveries will drain in order" if resumed else "nothing was held"
-        modeladmin.message_user(request, f"{integration}: {text}.", messages.INFO)
+        modeladmin.message_user(request, f"Held deliveries, {integration}: {text}.", messages.INFO)
 
 
 OUTBOUND_INTEGRATION_ACTIONS = (send_test_webhook, test_connection, resume_webhook_deliveries)

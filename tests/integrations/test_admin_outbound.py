@@ -270,3 +270,7 @@ def test_the_integration_admin_offers_send_test_webhook_and_test_connection(
 
     assert "answered 200" in ping.content.decode()
     assert "Authenticated with" in connect.content.decode()
+    # The admin capitalises messages; the integration's name must still read as written.
+    name = integration.integration_name
+    assert f"Test webhook, {name}: " in ping.content.decode()
+    assert f"Connection test, {name}: " in connect.content.decode()
