@@ -10,6 +10,8 @@ string).
 """
 
 import ipaddress
+import logging
+import re
 import threading
 from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urlsplit, urlunsplit
@@ -23,6 +25,22 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
 USER_AGENT = "ChargeCars-Webhooks/1.0"
+
+# urllib3 logs each request's path with its query string at DEBUG (LOG_LEVEL=DEBUG), and a
+# partner may put a token there: its log records get the query string replaced.
+_QUERY = re.compile(r"\?[^\s\"']*")
+
+
+class _RedactQueryStrings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "?" in message:
+            record.msg, record.args = _QUERY.sub("?[redacted]", message), ()
+        return True
+
+
+for _name in ("urllib3.connectionpool", "urllib3.poolmanager", "urllib3.util.retry"):
+    logging.getLogger(_name).addFilter(_RedactQueryStrings())
 
 _local = threading.local()
 

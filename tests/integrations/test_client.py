@@ -335,6 +335,19 @@ def test_credentials_never_appear_in_logs(partner, caplog):
         assert secret not in caplog.text
 
 
+def test_a_token_in_the_api_url_query_string_never_appears_in_debug_logs(partner, caplog):
+    integration = integration_for(partner, "api_key", {"api_key": "k3y-s3cr3t"})
+    integration.api_base_url = partner.url("/v1") + "?access_token=qu3ry-s3cr3t"
+
+    with caplog.at_level(logging.DEBUG):
+        response = PartnerClient(integration).get()
+
+    assert response.status_code == 200
+    ours = [record for record in caplog.records if not record.name.startswith("werkzeug")]
+    assert ours  # urllib3 logged the request at DEBUG
+    assert all("qu3ry-s3cr3t" not in record.getMessage() for record in ours)
+
+
 def test_test_connection_reports_success(partner):
     integration = integration_for(partner, "oauth2", client_credentials(partner))
 

@@ -881,6 +881,23 @@ def test_credentials_in_the_webhook_url_never_reach_attempts_or_logs(
         assert all(secret not in text for text in texts)
 
 
+def test_a_token_in_the_webhook_url_query_string_never_appears_in_debug_logs(
+    httpserver, received, webhook_integration, django_capture_on_commit_callbacks, caplog
+):
+    serve(httpserver, received)
+    webhook_integration.webhook_url = httpserver.url_for(HOOK) + "?token=s3cr3t-t0ken"
+    webhook_integration.save()
+
+    with caplog.at_level(logging.DEBUG):
+        create_order(webhook_integration, django_capture_on_commit_callbacks)
+
+    assert WebhookDelivery.objects.get().state == DeliveryState.SUCCEEDED
+    # The partner server's own request log (werkzeug, in this process) is not ours.
+    ours = [record for record in caplog.records if not record.name.startswith("werkzeug")]
+    assert any(record.name.startswith("urllib3") for record in ours)
+    assert all("s3cr3t-t0ken" not in record.getMessage() for record in ours)
+
+
 def test_webhooks_to_private_addresses_are_refused_in_production(
     settings, httpserver, received, webhook_integration, django_capture_on_commit_callbacks
 ):
