@@ -51,7 +51,12 @@ Action = InboundEvent.Action
 # Headers never stored with an event: credentials by name (authorization, cookies, API
 # keys, tokens, secrets, passwords), whatever a partner's HTTP stack adds.
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
-_SECRET_HEADER_NAME = re.compile(r"auth|api[-_]?key|token|secret|passw|cookie|session")
+# "key" as a word of the name: Ocp-Apim-Subscription-Key, X-Functions-Key, X-Access-Key.
+_SECRET_HEADER_NAME = re.compile(
+    r"auth|api[-_]?key|token|secret|passw|cookie|session|credential|(?<![a-z])key(?![a-z])"
+)
+# Names that match the pattern above but hold no credential.
+_NOT_SECRET_HEADERS = frozenset({"idempotency-key"})
 
 
 @dataclass
@@ -107,7 +112,9 @@ def headers_sanitised(headers) -> dict[str, str]:
     clean = {}
     for name, value in headers.items():
         lower = name.lower()
-        if lower in _SECRET_HEADERS or _SECRET_HEADER_NAME.search(lower):
+        if lower in _SECRET_HEADERS or (
+            _SECRET_HEADER_NAME.search(lower) and lower not in _NOT_SECRET_HEADERS
+        ):
             continue
         if lower == "webhook-signature":
             value = f"<{len(value.split(' '))} signature(s), not stored>"

@@ -93,13 +93,22 @@ def test_credential_headers_a_partner_sends_are_not_stored_with_the_event(partne
         "X-Auth-Token": "hdr-token-s3cr3t",
         "X-Client-Secret": "hdr-client-s3cr3t",
         "Cookie": "sessionid=hdr-cookie-s3cr3t",
+        # API gateways' and cloud functions' keys
+        "Ocp-Apim-Subscription-Key": "hdr-apim-s3cr3t",
+        "X-Functions-Key": "hdr-functions-s3cr3t",
+        "X-Access-Key": "hdr-access-s3cr3t",
+        "X-Client-Credential": "hdr-credential-s3cr3t",
     }
 
-    response = partner.create(order_payload(), headers={**credentials, "X-Request-Id": "req-1"})
+    response = partner.create(
+        order_payload(),
+        headers={**credentials, "X-Request-Id": "req-1", "Idempotency-Key": "idem-1"},
+    )
 
     assert response.status_code == 201
     event = InboundEvent.objects.get()
     assert event.headers["x-request-id"] == "req-1"
+    assert event.headers["idempotency-key"] == "idem-1"
     assert "s3cr3t" not in str(event.headers)
 
 
