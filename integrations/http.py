@@ -45,11 +45,29 @@ for _name in ("urllib3.connectionpool", "urllib3.poolmanager", "urllib3.util.ret
 _local = threading.local()
 
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address the packet ends up at: NAT64's
+# well-known prefix (RFC 6052), IPv4-compatible (deprecated) and IPv4-translated (SIIT).
+_IPV4_EMBEDDING = tuple(
+    ipaddress.ip_network(prefix) for prefix in ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96")
+)
+
+
 def address_is_public(address: str) -> bool:
-    """A global unicast address: not private, loopback, link-local, reserved or multicast."""
+    """A global unicast address: not private, loopback, link-local, reserved or multicast.
+
+    An IPv6 address that stands for an IPv4 one (mapped, 6to4, NAT64, ...) is judged by
+    that IPv4 address: 64:ff9b::a9fe:a9fe reaches 169.254.169.254 through a NAT64 gateway.
+    """
     ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour:
+            ip = ip.sixtofour
+        elif any(ip in network for network in _IPV4_EMBEDDING):
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        elif ip.is_reserved:  # e.g. 64:ff9b:1::/48, NAT64 for local use (RFC 8215)
+            return False
     return ip.is_global and not ip.is_multicast
 
 

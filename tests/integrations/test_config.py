@@ -9,6 +9,7 @@ from integrations.config import (
     validate_webhook_events,
 )
 from integrations.examples import VOLVO_DEALER_INTEGRATION
+from integrations.http import address_is_public
 
 
 def messages(error: ValidationError) -> str:
@@ -108,6 +109,31 @@ def test_outbound_urls_to_private_networks_and_plain_http_are_refused_in_product
     assert "private, loopback or link-local" in check_outbound_url("https://10.1.2.3/x")
     assert "must use https" in check_outbound_url("http://partner.example/hook")
     assert "not a valid" in check_outbound_url("ftp://partner.example/hook")
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "[::ffff:169.254.169.254]",  # IPv4-mapped
+        "[64:ff9b::a9fe:a9fe]",  # NAT64 well-known prefix: 169.254.169.254 via the gateway
+        "[64:ff9b::a00:1]",  # ... 10.0.0.1
+        "[64:ff9b:1::a00:1]",  # NAT64 local-use prefix
+        "[2002:7f00:1::]",  # 6to4 of 127.0.0.1
+        "[::127.0.0.1]",  # IPv4-compatible
+        "[::ffff:0:a9fe:a9fe]",  # IPv4-translated
+    ],
+)
+def test_ipv6_addresses_standing_for_private_ipv4_ones_are_refused_in_production(settings, host):
+    settings.PARTNER_ALLOW_PRIVATE_NETWORKS = False
+
+    assert "private, loopback or link-local" in check_outbound_url(f"https://{host}/hook")
+
+
+@pytest.mark.parametrize(
+    "address", ["93.184.216.34", "2606:4700::1111", "64:ff9b::5db8:d822", "2002:5db8:d822::1"]
+)
+def test_public_addresses_stay_allowed_also_through_nat64_or_6to4(address):
+    assert address_is_public(address)
 
 
 def test_outbound_urls_to_localhost_are_allowed_when_the_setting_allows_it(settings):
