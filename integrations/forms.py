@@ -8,6 +8,7 @@ blank field keeps what is stored. The admin shows them masked in read-only field
 import base64
 import binascii
 import json
+from urllib.parse import urlsplit
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -60,6 +61,22 @@ def masked_credentials(credentials) -> str:
                 for key, value in sorted(credentials.items())
             ),
         ),
+    )
+
+
+def _origin(url: str | None) -> tuple | None:
+    """Where a URL sends a request: scheme, host and port (None for no URL)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return (
+        parts.scheme.lower(),
+        parts.hostname,
+        port or {"http": 80, "https": 443}.get(parts.scheme),
     )
 
 
@@ -298,6 +315,18 @@ class PartnerIntegrationAdminForm(forms.ModelForm):
                     "The stored credentials do not fit this authentication type: enter a "
                     "complete new set.",
                 )
+        # The stored credentials go wherever api_base_url points: sending them to another
+        # host takes someone who knows them, or they could be read back there.
+        if (
+            self.kept_stored_credentials
+            and "api_base_url" in self.changed_data
+            and _origin(cleaned.get("api_base_url")) != _origin(self.instance.api_base_url)
+        ):
+            self.add_error(
+                "api_credentials",
+                "The API base URL now points to another host: enter the credentials again "
+                "(the stored ones are only sent where they were entered for).",
+            )
         return cleaned
 
     def _post_clean(self):

@@ -60,6 +60,7 @@ def edit_data(integration, **overrides):
     data = form_data(
         integration.partner_organization,
         integration_name=integration.integration_name,
+        api_base_url=integration.api_base_url,
         authentication_type=integration.authentication_type,
         api_credentials="",
         webhook_events=integration.webhook_events,
@@ -301,6 +302,58 @@ def test_new_credentials_on_edit_replace_the_stored_ones(admin_client):
     integration.refresh_from_db()
     assert integration.authentication_type == "bearer_token"
     assert integration.api_credentials == token
+
+
+def test_pointing_the_api_base_url_at_another_host_requires_the_credentials_again(
+    admin_client,
+):
+    """Else whoever may edit the integration could send the stored (write-only) credentials
+    to a server of their own, e.g. with "Test connection", and read them there."""
+    integration = PartnerIntegrationFactory(api_credentials={"api_key": "stored-k3y-s3cr3t"})
+
+    response = admin_client.post(
+        change_url(integration),
+        edit_data(integration, api_base_url="https://collector.example.net/v1"),
+    )
+
+    assert response.status_code == 200
+    assert "enter the credentials again" in " ".join(field_errors(response, "api_credentials"))
+    integration.refresh_from_db()
+    assert integration.api_base_url == "https://api.partner.example/v1"
+
+
+def test_the_api_base_url_can_move_to_another_host_with_credentials_entered_again(
+    admin_client,
+):
+    integration = PartnerIntegrationFactory(api_credentials={"api_key": "stored-k3y-s3cr3t"})
+
+    response = admin_client.post(
+        change_url(integration),
+        edit_data(
+            integration,
+            api_base_url="https://api2.partner.example/v2",
+            api_credentials=json.dumps({"api_key": "new-k3y-s3cr3t"}),
+        ),
+    )
+
+    assert response.status_code == 302
+    integration.refresh_from_db()
+    assert integration.api_base_url == "https://api2.partner.example/v2"
+    assert integration.api_credentials == {"api_key": "new-k3y-s3cr3t"}
+
+
+def test_a_new_path_on_the_same_api_host_keeps_the_stored_credentials(admin_client):
+    integration = PartnerIntegrationFactory(api_credentials={"api_key": "stored-k3y-s3cr3t"})
+
+    response = admin_client.post(
+        change_url(integration),
+        edit_data(integration, api_base_url="https://api.partner.example/v2"),
+    )
+
+    assert response.status_code == 302
+    integration.refresh_from_db()
+    assert integration.api_base_url == "https://api.partner.example/v2"
+    assert integration.api_credentials == {"api_key": "stored-k3y-s3cr3t"}
 
 
 def test_changing_only_the_authentication_type_rejects_stored_credentials_that_no_longer_fit(
