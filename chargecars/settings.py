@@ -256,8 +256,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 # Messages live in the session (database), not a cookie: the admin shows a newly generated
-# webhook secret once through a message, and it must not travel back in a cookie.
-MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+# webhook secret once through a message, and it must not travel back in a cookie. They are
+# encrypted there, as every stored secret is.
+MESSAGE_STORAGE = "chargecars.message_storage.EncryptedSessionStorage"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

@@ -1,5 +1,6 @@
 import pytest
 from django.contrib.messages import get_messages
+from django.contrib.sessions.models import Session
 from django.urls import reverse
 
 from integrations.models import InboundEvent, RetiredWebhookSecret
@@ -87,6 +88,23 @@ def test_an_event_with_a_bad_signature_cannot_be_reprocessed(admin_client, partn
 
     assert "valid signature" in str(list(get_messages(response.wsgi_request)))
     assert Order.objects.count() == 0
+
+
+def test_the_rotated_secret_waits_for_its_page_encrypted_not_readable_in_the_session(
+    admin_client, integration
+):
+    url = reverse("admin:integrations_partnerintegration_changelist")
+
+    response = admin_client.post(
+        url, {"action": "rotate_webhook_secret", "_selected_action": [integration.pk]}
+    )
+
+    assert response.status_code == 302
+    integration.refresh_from_db()
+    stored = [session.get_decoded() for session in Session.objects.all()]
+    assert stored
+    assert integration.webhook_secret not in str(stored)
+    assert integration.webhook_secret.encode() in admin_client.get(response.url).content
 
 
 def test_the_rotate_action_shows_the_new_secret_once_and_keeps_the_old_one(
