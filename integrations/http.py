@@ -33,7 +33,10 @@ _QUERY = re.compile(r"\?[^\s\"']*")
 
 class _RedactQueryStrings(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True  # not ours to fix: the handler reports a malformed record
         if "?" in message:
             record.msg, record.args = _QUERY.sub("?[redacted]", message), ()
         return True
