@@ -332,6 +332,8 @@ except ImproperlyConfigured as exc:
     raise ImproperlyConfigured(f"PARTNER_API_RATE_LIMIT: {exc}") from None
 # Bytes of each request body kept in the inbound event log.
 PARTNER_API_EVENT_BODY_CAP = _number("PARTNER_API_EVENT_BODY_CAP", 64 * 1024)
+# ... and of a request refused before its signature was found valid (anyone can send those).
+PARTNER_API_UNVERIFIED_BODY_CAP = _number("PARTNER_API_UNVERIFIED_BODY_CAP", 2048)
 # Seconds each web process keeps an integration (secret, mapping, active flag) in memory
 # between database reads; 0 reads it on every request. Saving it in the admin clears the
 # saving process's copy at once; other processes follow within this many seconds.

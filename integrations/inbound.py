@@ -123,7 +123,14 @@ def headers_sanitised(headers) -> dict[str, str]:
 
 
 def _event_for(request: InboundRequest, **fields) -> InboundEvent:
-    cap = settings.PARTNER_API_EVENT_BODY_CAP
+    # Anyone who knows an integration's name can send unsigned requests, and each one is
+    # stored: keep little of a body nobody vouched for.
+    verified = fields.get("signature_verdict") == InboundEvent.Verdict.VALID
+    cap = (
+        settings.PARTNER_API_EVENT_BODY_CAP
+        if verified
+        else min(settings.PARTNER_API_EVENT_BODY_CAP, settings.PARTNER_API_UNVERIFIED_BODY_CAP)
+    )
     body = _text(request.body[:cap].decode("utf-8", errors="replace"))
     return InboundEvent(
         integration=request.integration,

@@ -134,6 +134,22 @@ def test_unsigned_requests_do_not_use_up_the_partners_rate(partner, settings):
     assert partner.get("X-1").status_code == 404
 
 
+def test_unsigned_requests_keep_only_a_little_of_their_body(partner):
+    from integrations.secrets import generate_webhook_secret
+
+    big = order_payload(notes="x" * 100_000)
+
+    refused = partner.create(big, secret=generate_webhook_secret(), msg_id="msg_forged")
+    # Signed by the partner (then refused for the over-long notes): kept up to the full cap.
+    signed_but_invalid = partner.create(big, msg_id="msg_signed")
+
+    assert (refused.status_code, signed_but_invalid.status_code) == (401, 422)
+    forged = InboundEvent.objects.get(webhook_id="msg_forged")
+    signed = InboundEvent.objects.get(webhook_id="msg_signed")
+    assert (len(forged.body), forged.body_truncated) == (2048, True)
+    assert (len(signed.body), signed.body_truncated) == (65536, True)
+
+
 def test_an_unknown_api_url_answers_problem_json_404(client):
     response = client.get("/api/v1/nothing/here/")
 
