@@ -54,6 +54,20 @@ def _integration(integration_name: str, *, fresh: bool = False) -> PartnerIntegr
     return integration
 
 
+def _unsupported_media(django_request) -> str:
+    """Why a POST body cannot be read as sent (wrong content type, compressed), or ""."""
+    content_type = django_request.content_type or ""
+    if content_type != "application/json":
+        return (
+            f"Content-Type {content_type or '(none)'!r} is not supported; send the body as "
+            "application/json."
+        )
+    encoding = django_request.META.get("HTTP_CONTENT_ENCODING", "").lower()
+    if COMPRESSIONS.intersection(part.strip() for part in encoding.split(",")):
+        return f"Content-Encoding {encoding[:50]!r} is not supported; send the body uncompressed."
+    return ""
+
+
 class PartnerAPIView(APIView):
     """Base of the partner endpoints: the checks every request passes, in this order.
 
@@ -127,7 +141,7 @@ class PartnerAPIView(APIView):
             )
         limit = settings.PARTNER_API_MAX_BODY_BYTES
         try:
-            declared = int(django_request.META.get("CONTENT_LENGTH") or 0)
+            declared = int(meta.get("CONTENT_LENGTH") or 0)
         except ValueError:
             declared = 0
         too_large = ProblemError(
@@ -142,31 +156,13 @@ class PartnerAPIView(APIView):
         if len(body) > limit:
             self._refuse(received, Verdict.NOT_CHECKED, Outcome.TOO_LARGE, too_large)
         received.body = body
-        if django_request.method == "POST":
-            content_type = django_request.content_type or ""
-            if content_type != "application/json":
-                self._refuse(
-                    received,
-                    Verdict.NOT_CHECKED,
-                    Outcome.REJECTED,
-                    ProblemError(
-                        "unsupported-media-type",
-                        f"Content-Type {content_type or '(none)'!r} is not supported; send "
-                        "the body as application/json.",
-                    ),
-                )
-            encoding = django_request.META.get("HTTP_CONTENT_ENCODING", "").lower()
-            if COMPRESSIONS.intersection(part.strip() for part in encoding.split(",")):
-                self._refuse(
-                    received,
-                    Verdict.NOT_CHECKED,
-                    Outcome.REJECTED,
-                    ProblemError(
-                        "unsupported-media-type",
-                        f"Content-Encoding {encoding[:50]!r} is not supported; send the body "
-                        "uncompressed.",
-                    ),
-                )
+        if django_request.method == "POST" and (unsupported := _unsupported_media(django_request)):
+            self._refuse(
+                received,
+                Verdict.NOT_CHECKED,
+                Outcome.REJECTED,
+                ProblemError("unsupported-media-type", unsupported),
+            )
         try:
             try:
                 webhook_request_verify(
