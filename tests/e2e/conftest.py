@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import pytest
-from django.db import connections
+from django.db import connection, connections
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -54,3 +54,13 @@ def static_responses(page):
         ),
     )
     return seen
+
+
+def stored_integration_column(column: str, integration_name: str) -> str:
+    """A partner integration's column as the database holds it (ciphertext for secrets)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {column} FROM partner_integrations WHERE integration_name = %s",
+            [integration_name],
+        )
+        return cursor.fetchone()[0]

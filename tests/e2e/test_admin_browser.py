@@ -2,10 +2,10 @@ import json
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
 
 from integrations.encryption import decrypt_text
 from integrations.models import PartnerIntegration
+from tests.e2e.conftest import stored_integration_column
 from tests.factories import VOLVO_STATUS_MAPPING, OrganizationFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -57,12 +57,7 @@ def test_ops_user_creates_the_volvo_integration_through_the_admin_in_a_browser(
         "installation_completed",
     ]
     assert integration.status_mapping == VOLVO_STATUS_MAPPING
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT api_credentials FROM partner_integrations WHERE integration_name = %s",
-            ["volvo_dealer_api"],
-        )
-        stored = cursor.fetchone()[0]
+    stored = stored_integration_column("api_credentials", "volvo_dealer_api")
     assert CREDENTIALS["client_secret"] not in stored
     assert json.loads(decrypt_text(stored)) == CREDENTIALS
 

@@ -5,7 +5,6 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission, User
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -22,6 +21,7 @@ from integrations.secrets import mask_secret
 from integrations.signing import webhook_secrets_valid_now
 from orders.models import Order, StatusChangeSource
 from orders.status import OrderStatus
+from tests.e2e.conftest import stored_integration_column
 from tests.factories import OrderFactory, PartnerIntegrationFactory
 from tests.integrations.conftest import PartnerClient, order_payload, status_payload
 
@@ -99,12 +99,7 @@ def test_ops_user_rotates_a_webhook_secret_and_sees_it_exactly_once(live_server,
     # What was shown is what is stored (encrypted), and the old secret is retired, not gone.
     integration.refresh_from_db()
     assert integration.webhook_secret == shown
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT webhook_secret FROM partner_integrations WHERE integration_name = %s",
-            ["volvo_dealer_api"],
-        )
-        stored = cursor.fetchone()[0]
+    stored = stored_integration_column("webhook_secret", "volvo_dealer_api")
     assert shown not in stored
     assert decrypt_text(stored) == shown
     retired = RetiredWebhookSecret.objects.get(integration=integration)
