@@ -111,16 +111,6 @@ def next_sync_slot(*, integration: PartnerIntegration, now: datetime | None = No
     return anchor + periods * period
 
 
-def _failure_streak(integration_id) -> int:
-    """Consecutive retryable failures recorded so far for an integration that is not held."""
-    return (
-        DeliveryHold.objects.filter(integration_id=integration_id, state=DeliveryHoldState.OPEN)
-        .values_list("consecutive_failures", flat=True)
-        .first()
-        or 0
-    )
-
-
 def _integration_is_holding(integration_id) -> bool:
     return DeliveryHold.objects.filter(
         integration_id=integration_id, state__in=HOLDING_STATES
@@ -613,8 +603,15 @@ def _hold_trip(hold: DeliveryHold, *, reason: str, now: datetime, retry_after: f
 
 
 def _send_all(
-    deliveries: list[WebhookDelivery], *, integration: PartnerIntegration, token
+    deliveries: list[WebhookDelivery],
+    *,
+    integration: PartnerIntegration,
+    token,
+    streak: int | None = None,
 ) -> _Batch:
+    """Send ``deliveries`` in order. A claimed batch (``token``) passes ``streak``, the
+    consecutive failures recorded so far, and stops where the hold threshold is reached;
+    the hold then keeps the rest (probes and drains, token None, apply their own rules)."""
     url = integration.webhook_url or ""
     url_checked = check_outbound_url(url) is None
     secrets = webhook_secrets_valid_now(integration)
@@ -624,9 +621,6 @@ def _send_all(
     sent: list[tuple[WebhookDelivery, AttemptResult]] = []
     held_reason = ""
     retry_after = 0.0
-    # Claimed batches stop where the hold threshold is reached; the hold then keeps the rest
-    # (probes and drains, token None, apply their own rules).
-    streak = _failure_streak(integration.pk) if token else None
     for delivery in deliveries:
         if token and timezone.now() + timedelta(seconds=budget) > delivery.claimed_until:
             break  # lease nearly over: leave the rest to the next claim
@@ -694,9 +688,13 @@ def deliveries_send_claimed(*, token) -> int:
             last_error="The integration is inactive or has no webhook URL.",
         )
         return 0
-    state, not_before = DeliveryHold.objects.filter(integration_id=integration.pk).values_list(
-        "state", "next_probe_at"
-    ).first() or (DeliveryHoldState.OPEN, None)
+    state, not_before, streak = DeliveryHold.objects.filter(
+        integration_id=integration.pk
+    ).values_list("state", "next_probe_at", "consecutive_failures").first() or (
+        DeliveryHoldState.OPEN,
+        None,
+        0,
+    )
     if state in HOLDING_STATES:
         # Written while the integration was held or draining: queue behind the backlog.
         WebhookDelivery.objects.filter(claim_token=token).update(
@@ -707,7 +705,7 @@ def deliveries_send_claimed(*, token) -> int:
         # The partner's Retry-After (an open hold's next_probe_at) is not over yet.
         deliveries_release(token=token, delay=wait)
         return 0
-    batch = _send_all(deliveries, integration=integration, token=token)
+    batch = _send_all(deliveries, integration=integration, token=token, streak=streak)
     return len(batch.results)
 
 
