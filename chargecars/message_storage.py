@@ -8,7 +8,7 @@ FIELD_ENCRYPTION_KEY like every other stored secret.
 
 from django.contrib.messages.storage.session import SessionStorage
 
-from integrations.encryption import DecryptionError, decrypt_text, encrypt_text
+from chargecars.crypto import DecryptionError, decrypt_text, encrypt_text
 
 
 class EncryptedSessionStorage(SessionStorage):

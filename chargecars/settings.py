@@ -12,7 +12,7 @@ from celery.schedules import crontab
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from integrations.ratelimit import rate_parse
+from chargecars.rates import rate_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # embedded SQLite database, file broker, file cache

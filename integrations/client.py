@@ -27,8 +27,8 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 
+from chargecars.crypto import DecryptionError, decrypt_text, encrypt_text
 from integrations.config import DEFAULT_API_KEY_HEADER, check_outbound_url
-from integrations.encryption import DecryptionError, decrypt_text, encrypt_text
 from integrations.http import error_text, redact_url, session_for
 from integrations.models import AuthenticationType, PartnerIntegration
 

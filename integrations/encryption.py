@@ -1,6 +1,7 @@
 """Secrets at rest: strict encrypted model fields and key rotation.
 
-Built on django-encrypted-model-fields' ``EncryptedMixin`` with two changes:
+Built on django-encrypted-model-fields' ``EncryptedMixin``, encrypting through
+``chargecars.crypto`` instead of the package's crypter:
 
 * a value that cannot be decrypted raises ``DecryptionError`` instead of being handed
   back as if the ciphertext were the plaintext (the package's behaviour on a wrong key);
@@ -11,44 +12,12 @@ It also adds ``EncryptedJSONField``, which the package lacks.
 """
 
 import json
-from functools import lru_cache
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.apps import apps
-from django.conf import settings
 from django.db import models, transaction
 from encrypted_model_fields.fields import EncryptedMixin
 
-
-class DecryptionError(Exception):
-    """A stored secret could not be decrypted with any configured key."""
-
-
-@lru_cache(maxsize=4)
-def _crypter_for(keys: tuple[str, ...]) -> MultiFernet:
-    return MultiFernet([Fernet(key) for key in keys])
-
-
-def crypter() -> MultiFernet:
-    keys = settings.FIELD_ENCRYPTION_KEY
-    if isinstance(keys, str):
-        keys = [keys]
-    return _crypter_for(tuple(keys))
-
-
-def encrypt_text(plaintext: str) -> str:
-    return crypter().encrypt(plaintext.encode()).decode()
-
-
-def decrypt_text(token: str, *, label: str = "value") -> str:
-    try:
-        return crypter().decrypt(token.encode()).decode()
-    except InvalidToken:
-        raise DecryptionError(
-            f"Cannot decrypt {label}: it was encrypted with a key that is not in "
-            "FIELD_ENCRYPTION_KEY. Add the old key after the new one (comma-separated) "
-            "and run `manage.py rotate_encryption`."
-        ) from None
+from chargecars.crypto import decrypt_text, encrypt_text
 
 
 class StrictEncryptedMixin(EncryptedMixin):

@@ -14,6 +14,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 
+from chargecars.wire import DuplicateKey, NonFiniteNumber, NumberTooLarge, strict_json_loads
 from integrations import config
 from integrations.models import AuthenticationType, PartnerIntegration
 from integrations.secrets import WEBHOOK_SECRET_PREFIX, generate_webhook_secret, mask_secret
@@ -87,31 +88,6 @@ class WriteOnlyTextarea(forms.Textarea):
         return None
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _refuse_duplicate_keys(pairs):
-    # json.loads keeps the last of two equal keys silently; in a status mapping that hides
-    # a partner status mapped twice.
-    seen = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _DuplicateKey(key)
-        seen[key] = value
-    return seen
-
-
-class _NonFiniteNumber(ValueError):
-    pass
-
-
-def _refuse_non_finite(name):
-    # json.loads accepts NaN, Infinity and -Infinity, which are not JSON: the database
-    # refuses them on save.
-    raise _NonFiniteNumber(name)
-
-
 class PrettyJSONField(forms.JSONField):
     """A JSON textarea shown indented, with an error that says where the JSON is broken."""
 
@@ -123,28 +99,29 @@ class PrettyJSONField(forms.JSONField):
         if isinstance(value, list | dict | int | float | bool):
             return value
         try:
-            return json.loads(
-                value,
-                cls=self.decoder,
-                object_pairs_hook=_refuse_duplicate_keys,
-                parse_constant=_refuse_non_finite,
-            )
-        except _NonFiniteNumber as exc:
+            return strict_json_loads(value)
+        except NonFiniteNumber as exc:
             raise ValidationError(
                 "This is not valid JSON: %(constant)s is not a JSON number; use a number or null.",
                 code="invalid",
-                params={"constant": exc.args[0]},
+                params={"constant": exc.constant},
+            ) from None
+        except NumberTooLarge as exc:
+            raise ValidationError(
+                "This is not valid JSON for this field: %(number)s is too large for a number.",
+                code="invalid",
+                params={"number": exc.text},
             ) from None
         except RecursionError:
             raise ValidationError(
                 "This is not valid JSON for this field: it is nested too deeply.",
                 code="invalid",
             ) from None
-        except _DuplicateKey as exc:
+        except DuplicateKey as exc:
             raise ValidationError(
                 "The key %(key)r appears twice in one object; each key may appear once.",
                 code="duplicate_key",
-                params={"key": exc.args[0]},
+                params={"key": exc.key},
             ) from None
         except json.JSONDecodeError as exc:
             raise ValidationError(

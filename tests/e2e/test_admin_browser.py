@@ -3,7 +3,7 @@ import json
 import pytest
 from django.contrib.auth.models import User
 
-from integrations.encryption import decrypt_text
+from chargecars.crypto import decrypt_text
 from integrations.models import PartnerIntegration
 from tests.e2e.conftest import stored_integration_column
 from tests.factories import VOLVO_STATUS_MAPPING, OrganizationFactory

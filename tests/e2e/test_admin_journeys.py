@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from integrations.encryption import decrypt_text
+from chargecars.crypto import decrypt_text
 from integrations.models import (
     DeliveryState,
     InboundEvent,

@@ -5,7 +5,7 @@ from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.db import connection
 
-from integrations.encryption import DecryptionError
+from chargecars.crypto import DecryptionError
 from integrations.models import PartnerIntegration
 from integrations.secrets import generate_webhook_secret
 from tests.factories import PartnerIntegrationFactory
