@@ -1,46 +1,22 @@
-from datetime import timedelta
-
 from django.contrib import admin, messages
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from chargecars.admin_mixins import ReadOnlyAdminMixin
+from chargecars.admin_fields import ReadOnlyAdminMixin, secret_field_names
 from integrations.admin_inbound import rotate_webhook_secret
 from integrations.admin_outbound import OUTBOUND_INTEGRATION_ACTIONS
 from integrations.forms import PartnerIntegrationAdminForm, masked_credentials
-from integrations.models import PartnerIntegration, SyncFrequency
+from integrations.models import PartnerIntegration
+from integrations.monitoring.health import (
+    FAILING_SUCCESS_RATE,
+    failing_integrations_q,
+    stale_integrations_q,
+)
 from integrations.secrets import mask_secret
 from organizations.models import Organization
 
-# Columns that hold encrypted secrets. Lists, inlines and autocomplete never need them, so
-# they are deferred there: nothing is decrypted that is not shown, and a wrong key cannot
-# break a whole list.
-SECRET_FIELDS = ("api_credentials", "webhook_secret")
-
-FAILING_SUCCESS_RATE = 90
-SYNC_PERIODS = {
-    SyncFrequency.EVERY_15_MINUTES: timedelta(minutes=15),
-    SyncFrequency.HOURLY: timedelta(hours=1),
-    SyncFrequency.DAILY: timedelta(days=1),
-}
-
-
-def stale_integrations_q(now) -> Q:
-    """Sync enabled, and not synced within twice its period (or never synced)."""
-    overdue = Q(last_sync_at__isnull=True)
-    for frequency, period in SYNC_PERIODS.items():
-        overdue |= Q(sync_frequency=frequency, last_sync_at__lt=now - 2 * period)
-    # Real-time integrations push on commit; their scheduled sync runs at least hourly.
-    overdue |= Q(sync_frequency=SyncFrequency.REAL_TIME, last_sync_at__lt=now - timedelta(hours=2))
-    return Q(sync_enabled=True) & overdue
-
-
-def failing_integrations_q(now) -> Q:
-    return Q(last_error_at__gte=now - timedelta(hours=24)) | Q(
-        success_rate__lt=FAILING_SUCCESS_RATE
-    )
+SECRET_FIELDS = secret_field_names(PartnerIntegration)
 
 
 class HealthListFilter(admin.SimpleListFilter):

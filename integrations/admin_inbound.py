@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from chargecars.admin_mixins import ReadOnlyAdminMixin
+from chargecars.admin_fields import ReadOnlyAdminMixin
 from integrations.inbound import inbound_event_reprocess
 from integrations.models import InboundEvent
 from integrations.signing import webhook_secret_rotate

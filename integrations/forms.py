@@ -7,14 +7,13 @@ blank field keeps what is stored. The admin shows them masked in read-only field
 
 import base64
 import binascii
-import json
 from urllib.parse import urlsplit
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 
-from chargecars.wire import DuplicateKey, NonFiniteNumber, NumberTooLarge, strict_json_loads
+from chargecars.admin_fields import PrettyJSONField
 from integrations import config
 from integrations.models import AuthenticationType, PartnerIntegration
 from integrations.secrets import WEBHOOK_SECRET_PREFIX, generate_webhook_secret, mask_secret
@@ -86,67 +85,6 @@ class WriteOnlyTextarea(forms.Textarea):
 
     def format_value(self, value):
         return None
-
-
-class PrettyJSONField(forms.JSONField):
-    """A JSON textarea shown indented, with an error that says where the JSON is broken."""
-
-    widget = forms.Textarea(attrs={"rows": 14, "cols": 80, "style": "font-family: monospace"})
-
-    def to_python(self, value):
-        if value in self.empty_values:
-            return None
-        if isinstance(value, list | dict | int | float | bool):
-            return value
-        try:
-            return strict_json_loads(value)
-        except NonFiniteNumber as exc:
-            raise ValidationError(
-                "This is not valid JSON: %(constant)s is not a JSON number; use a number or null.",
-                code="invalid",
-                params={"constant": exc.constant},
-            ) from None
-        except NumberTooLarge as exc:
-            raise ValidationError(
-                "This is not valid JSON for this field: %(number)s is too large for a number.",
-                code="invalid",
-                params={"number": exc.text},
-            ) from None
-        except RecursionError:
-            raise ValidationError(
-                "This is not valid JSON for this field: it is nested too deeply.",
-                code="invalid",
-            ) from None
-        except DuplicateKey as exc:
-            raise ValidationError(
-                "The key %(key)r appears twice in one object; each key may appear once.",
-                code="duplicate_key",
-                params={"key": exc.key},
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise ValidationError(
-                "This is not valid JSON: %(problem)s at line %(line)s, column %(column)s. "
-                "Use double quotes around keys and strings and no trailing commas.",
-                code="invalid",
-                params={"problem": exc.msg, "line": exc.lineno, "column": exc.colno},
-            ) from None
-
-    def bound_data(self, data, initial):
-        # What is shown again after a failed save: the text as typed when it does not parse
-        # (Django's version lets a RecursionError through).
-        if self.disabled:
-            return initial
-        if data is None:
-            return None
-        try:
-            return self.to_python(data)
-        except ValidationError:
-            return forms.fields.InvalidJSONInput(data)
-
-    def prepare_value(self, value):
-        if value is None or isinstance(value, forms.fields.InvalidJSONInput):
-            return value
-        return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
 
 
 class WriteOnlyJSONField(PrettyJSONField):

@@ -3,19 +3,19 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Q, TextField
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.http import HttpResponseRedirect
-from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
-from chargecars.admin_mixins import ReadOnlyAdminMixin
-from integrations.admin import SECRET_FIELDS
-from integrations.forms import PrettyJSONField
-from integrations.models import PartnerIntegration
+from chargecars.admin_fields import (
+    PrettyJSONField,
+    ReadOnlyAdminMixin,
+    change_link,
+    related_secret_field_names,
+)
 from orders.models import (
     ORDER_DETAIL_FIELDS,
     PARTNER_REFERENCE_KEYS,
@@ -23,13 +23,18 @@ from orders.models import (
     OrderStatusChange,
     StatusChangeSource,
 )
-from orders.services import InvalidTransition, order_change_status, order_create
+from orders.services import InvalidTransition, order_change_status, order_create, order_update
 from orders.status import OrderStatus, allowed_next_statuses
 
 # Orders and history rows reach their integration through these relations; its secrets are
-# never shown here, so they are never loaded (see integrations.admin.SECRET_FIELDS).
-_ORDER_INTEGRATION_SECRETS = [f"source_integration__{name}" for name in SECRET_FIELDS]
-_CHANGE_INTEGRATION_SECRETS = [f"integration__{name}" for name in SECRET_FIELDS]
+# never shown here, so they are never loaded.
+_ORDER_INTEGRATION_SECRETS = related_secret_field_names(Order, "source_integration")
+_CHANGE_INTEGRATION_SECRETS = related_secret_field_names(OrderStatusChange, "integration")
+
+
+def _integrations():
+    """The partner integrations orders come from (the orders app does not import them)."""
+    return Order._meta.get_field("source_integration").related_model.objects.all()
 
 
 class PartnerIntegrationListFilter(admin.SimpleListFilter):
@@ -41,9 +46,9 @@ class PartnerIntegrationListFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         return [("none", "No integration (created by staff)")] + [
             (str(pk), name)
-            for pk, name in PartnerIntegration.objects.order_by("integration_name").values_list(
-                "pk", "integration_name"
-            )
+            for pk, name in _integrations()
+            .order_by("integration_name")
+            .values_list("pk", "integration_name")
         ]
 
     def queryset(self, request, queryset):
@@ -320,13 +325,7 @@ class OrderAdmin(admin.ModelAdmin):
     def source_integration_name(self, obj):
         if not obj.source_integration_id:
             return "—"
-        return format_html(
-            '<a href="{}">{}</a>',
-            reverse(
-                "admin:integrations_partnerintegration_change", args=[obj.source_integration_id]
-            ),
-            obj.source_integration.integration_name,
-        )
+        return change_link(obj.source_integration)
 
     @admin.display(description="Partner order id", ordering="_partner_order_id")
     def partner_order_id_display(self, obj):
@@ -345,35 +344,27 @@ class OrderAdmin(admin.ModelAdmin):
         if not change:
             self._create_through_engine(request, obj, form)
             return
-        # Only the edited fields are written, so a concurrent status change is never undone.
-        edited = [
-            name for name in form.changed_data if name in {f.name for f in Order._meta.fields}
-        ]
-        to_status = form.cleaned_data.get("change_status_to")
+        order_update(
+            order=obj,
+            changed_fields=[
+                name for name in form.changed_data if name in {f.name for f in Order._meta.fields}
+            ],
+            to_status=form.cleaned_data.get("change_status_to"),
+            user=request.user,
+            note=form.cleaned_data.get("status_note", ""),
+        )
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
-            with transaction.atomic():
-                if edited:
-                    obj.save(update_fields=[*edited, "updated_at"])
-                if to_status:
-                    order_change_status(
-                        order=obj,
-                        to_status=to_status,
-                        source=StatusChangeSource.STAFF,
-                        user=request.user,
-                        note=form.cleaned_data.get("status_note", ""),
-                    )
+            return super().changeform_view(request, object_id, form_url, extra_context)
         except ValidationError as exc:
-            # The status moved on between validating the form and saving it: nothing of
-            # this save is kept, and the operator is told why.
-            request._order_not_saved = True
+            # order_update refused (the status moved on between showing the form and saving
+            # it). The admin's transaction is rolled back with it: nothing of this save is
+            # kept, not even its history entry, and the operator is told why.
             self.message_user(
                 request, "Nothing was saved: " + " ".join(exc.messages), messages.ERROR
             )
-
-    def response_change(self, request, obj):
-        if getattr(request, "_order_not_saved", False):
             return HttpResponseRedirect(request.path)
-        return super().response_change(request, obj)
 
     def _create_through_engine(self, request, obj, form):
         fields = {
@@ -415,11 +406,7 @@ class OrderStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Order", ordering="order__order_number")
     def order_link(self, obj):
-        return format_html(
-            '<a href="{}">{}</a>',
-            reverse("admin:orders_order_change", args=[obj.order_id]),
-            obj.order.order_number,
-        )
+        return change_link(obj.order)
 
     @admin.display(description="Integration", ordering="integration__integration_name")
     def integration_name(self, obj):

@@ -5,7 +5,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from chargecars.rows import row_insert, row_update
-from orders.models import Order, OrderNumber, OrderStatusChange
+from orders.models import Order, OrderNumber, OrderStatusChange, StatusChangeSource
 from orders.signals import order_status_changed
 from orders.status import OrderStatus, allowed_next_statuses
 
@@ -158,3 +158,31 @@ def _order_change_status(
     order.status, order.updated_at = locked.status, locked.updated_at
     order_status_changed.send(sender=Order, order=locked, change=change)
     return change
+
+
+def order_update(
+    *,
+    order: Order,
+    changed_fields: list[str] | tuple[str, ...] = (),
+    to_status: str = "",
+    user=None,
+    note: str = "",
+) -> None:
+    """Staff edit of an order: write the ``changed_fields`` of ``order`` and, if asked, move
+    it to ``to_status``, together or not at all.
+
+    Only the named fields are written, so a status change made meanwhile by a partner or
+    a worker is never undone. Raises ValidationError (InvalidTransition) when the status
+    has moved on since the form was shown; then nothing of the edit is kept.
+    """
+    with transaction.atomic():
+        if changed_fields:
+            order.save(update_fields=[*changed_fields, "updated_at"])
+        if to_status:
+            order_change_status(
+                order=order,
+                to_status=to_status,
+                source=StatusChangeSource.STAFF,
+                user=user,
+                note=note,
+            )

@@ -486,7 +486,7 @@ def test_every_admin_page_runs_a_constant_number_of_queries_with_10000_orders(
 
 
 def test_a_status_refused_at_save_time_keeps_nothing_of_the_edit(admin_client, monkeypatch):
-    from orders import admin as orders_admin
+    from orders import services as orders_services
 
     order = OrderFactory(customer_name="Sanne de Vries")
 
@@ -496,7 +496,7 @@ def test_a_status_refused_at_save_time_keeps_nothing_of_the_edit(admin_client, m
             order=Order(order_number=order.order_number, status="cancelled"), to_status=to_status
         )
 
-    monkeypatch.setattr(orders_admin, "order_change_status", refused_at_save)
+    monkeypatch.setattr(orders_services, "order_change_status", refused_at_save)
 
     response = admin_client.post(
         change_url(order),

@@ -1,0 +1,1 @@
+"""Scheduled sync: pulling order changes from partners' APIs (not built yet)."""
