@@ -61,6 +61,19 @@ def _check_header_shapes(headers: Mapping[str, str], body: bytes) -> str:
 
     Returns the body as text (the library signs text).
     """
+    _check_present(headers)
+    _check_webhook_id(headers["webhook-id"])
+    _check_timestamp(headers["webhook-timestamp"])
+    _check_signatures(headers["webhook-signature"])
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SignatureError(
+            InboundEvent.Verdict.MALFORMED, "The request body must be UTF-8 encoded JSON."
+        ) from None
+
+
+def _check_present(headers: Mapping[str, str]) -> None:
     missing = [name for name in SIGNATURE_HEADERS if not headers.get(name)]
     if missing:
         raise SignatureError(
@@ -68,13 +81,17 @@ def _check_header_shapes(headers: Mapping[str, str], body: bytes) -> str:
             f"Missing header(s): {', '.join(missing)}. Sign every request with Standard "
             "Webhooks headers webhook-id, webhook-timestamp and webhook-signature.",
         )
-    msg_id = headers["webhook-id"]
+
+
+def _check_webhook_id(msg_id: str) -> None:
     if len(msg_id) > MAX_WEBHOOK_ID_LENGTH or not msg_id.isascii() or not msg_id.isprintable():
         raise SignatureError(
             InboundEvent.Verdict.MALFORMED,
             f"webhook-id must be 1-{MAX_WEBHOOK_ID_LENGTH} printable ASCII characters.",
         )
-    raw_timestamp = headers["webhook-timestamp"]
+
+
+def _check_timestamp(raw_timestamp: str) -> None:
     if not (raw_timestamp.isascii() and raw_timestamp.isdigit()) or len(raw_timestamp) > 12:
         raise SignatureError(
             InboundEvent.Verdict.MALFORMED,
@@ -89,7 +106,10 @@ def _check_header_shapes(headers: Mapping[str, str], body: bytes) -> str:
             f"{TIMESTAMP_TOLERANCE_SECONDS} s of our clock. Sign each request (and each "
             "retry) when you send it, and keep your clock in sync (NTP).",
         )
-    signatures = headers["webhook-signature"].split(" ")
+
+
+def _check_signatures(header: str) -> None:
+    signatures = header.split(" ")
     if len(signatures) > MAX_SIGNATURES:
         raise SignatureError(
             InboundEvent.Verdict.MALFORMED, f"At most {MAX_SIGNATURES} signatures are accepted."
@@ -121,12 +141,6 @@ def _check_header_shapes(headers: Mapping[str, str], body: bytes) -> str:
             InboundEvent.Verdict.MALFORMED,
             "webhook-signature has no 'v1,' signature; only version v1 (HMAC-SHA256) is accepted.",
         )
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SignatureError(
-            InboundEvent.Verdict.MALFORMED, "The request body must be UTF-8 encoded JSON."
-        ) from None
 
 
 def _signed_by(secret: str, text: str, headers: dict[str, str]) -> bool:
