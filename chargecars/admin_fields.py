@@ -40,17 +40,22 @@ def change_link(obj: models.Model | None, text: str | None = None):
     return format_html('<a href="{}">{}</a>', url, text)
 
 
-class ReadOnlyAdminMixin:
-    """For audit trails and summaries: rows are viewed in the admin, never added, edited or
-    deleted there (they are written by service functions)."""
+class ServiceWrittenAdminMixin:
+    """For rows that service functions write (deliveries, holds): never added or deleted
+    in the admin. Changing stays allowed where admin actions act on them."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+
+class ReadOnlyAdminMixin(ServiceWrittenAdminMixin):
+    """For audit trails and summaries: rows are viewed in the admin, never added, edited or
+    deleted there (they are written by service functions)."""
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
 

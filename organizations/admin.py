@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from integrations.admin import PartnerIntegrationInline
+from integrations.admin.integrations import PartnerIntegrationInline
 from organizations.forms import OrganizationAdminForm
 from organizations.models import Organization
 

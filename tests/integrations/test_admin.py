@@ -8,7 +8,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations.forms import PartnerIntegrationAdminForm
+from integrations.admin.forms import PartnerIntegrationAdminForm
 from integrations.models import PartnerIntegration
 from integrations.secrets import generate_webhook_secret
 from integrations.signing import webhook_secret_rotate

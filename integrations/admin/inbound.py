@@ -1,34 +1,11 @@
-"""Admin for the partner API: inbound events, re-processing, secret rotation.
-
-The "Rotate webhook secret" action is one of the PartnerIntegration admin's actions.
-"""
+"""Admin for the partner API: the inbound event log and re-processing."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html
 
-from chargecars.admin_fields import ReadOnlyAdminMixin
+from chargecars.admin_fields import ReadOnlyAdminMixin, change_link
 from integrations.inbound import inbound_event_reprocess
 from integrations.models import InboundEvent
-from integrations.signing import webhook_secret_rotate
-
-
-@admin.action(description="Rotate webhook secret", permissions=["change"])
-def rotate_webhook_secret(modeladmin, request, queryset):
-    """New secret for each selected integration, shown once; old one valid for the grace period."""
-    for integration in queryset:
-        secret = webhook_secret_rotate(integration=integration, user=request.user)
-        modeladmin.message_user(
-            request,
-            format_html(
-                "New webhook secret for <b>{}</b> (shown once, give it to the partner now): "
-                "<code>{}</code>. The previous secret stays valid for the grace period.",
-                integration.integration_name,
-                secret,
-            ),
-            messages.WARNING,
-        )
 
 
 @admin.register(InboundEvent)
@@ -98,13 +75,7 @@ class InboundEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Order", ordering="order__order_number")
     def order_link(self, event):
-        if event.order_id is None:
-            return "-"
-        try:
-            url = reverse("admin:orders_order_change", args=[event.order_id])
-        except NoReverseMatch:
-            return event.order.order_number
-        return format_html('<a href="{}">{}</a>', url, event.order.order_number)
+        return change_link(event.order)
 
     def get_actions(self, request):
         actions = super().get_actions(request)

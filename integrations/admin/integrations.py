@@ -1,12 +1,14 @@
+"""Admin for partner integrations: the configuration form, health, and actions on them."""
+
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from chargecars.admin_fields import ReadOnlyAdminMixin, secret_field_names
-from integrations.admin_inbound import rotate_webhook_secret
-from integrations.admin_outbound import OUTBOUND_INTEGRATION_ACTIONS
-from integrations.forms import PartnerIntegrationAdminForm, masked_credentials
+from integrations import delivery as outbox
+from integrations.admin.forms import PartnerIntegrationAdminForm, masked_credentials
+from integrations.client import client_test_connection
 from integrations.models import PartnerIntegration
 from integrations.monitoring.health import (
     FAILING_SUCCESS_RATE,
@@ -14,9 +16,66 @@ from integrations.monitoring.health import (
     stale_integrations_q,
 )
 from integrations.secrets import mask_secret
+from integrations.signing import webhook_secret_rotate
 from organizations.models import Organization
 
 SECRET_FIELDS = secret_field_names(PartnerIntegration)
+
+
+# --- Actions on integrations -------------------------------------------------------------
+
+
+@admin.action(description="Rotate webhook secret", permissions=["change"])
+def rotate_webhook_secret(modeladmin, request, queryset):
+    """New secret for each selected integration, shown once; old one valid for the grace period."""
+    for integration in queryset:
+        secret = webhook_secret_rotate(integration=integration, user=request.user)
+        modeladmin.message_user(
+            request,
+            format_html(
+                "New webhook secret for <b>{}</b> (shown once, give it to the partner now): "
+                "<code>{}</code>. The previous secret stays valid for the grace period.",
+                integration.integration_name,
+                secret,
+            ),
+            messages.WARNING,
+        )
+
+
+@admin.action(description="Send test webhook (signed ping)", permissions=["change"])
+def send_test_webhook(modeladmin, request, queryset):
+    for integration in queryset:
+        result = outbox.delivery_send_test(integration=integration)
+        level = messages.SUCCESS if result.ok else messages.ERROR
+        # The admin capitalises a message's first letter: never start with the name.
+        modeladmin.message_user(request, f"Test webhook, {integration}: {result.message}", level)
+
+
+@admin.action(description="Test connection to the partner API", permissions=["change"])
+def test_connection(modeladmin, request, queryset):
+    for integration in queryset:
+        result = client_test_connection(integration=integration)
+        level = messages.SUCCESS if result.ok else messages.ERROR
+        modeladmin.message_user(request, f"Connection test, {integration}: {result.message}", level)
+
+
+@admin.action(description="Resume held webhook deliveries", permissions=["change"])
+def resume_webhook_deliveries(modeladmin, request, queryset):
+    for integration in queryset:
+        resumed = outbox.deliveries_resume(integration=integration)
+        text = "held deliveries will drain in order" if resumed else "nothing was held"
+        modeladmin.message_user(request, f"Held deliveries, {integration}: {text}.", messages.INFO)
+
+
+INTEGRATION_ACTIONS = (
+    rotate_webhook_secret,
+    send_test_webhook,
+    test_connection,
+    resume_webhook_deliveries,
+)
+
+
+# --- The integration admin ------------------------------------------------------------------
 
 
 class HealthListFilter(admin.SimpleListFilter):
@@ -44,7 +103,7 @@ class HealthListFilter(admin.SimpleListFilter):
 @admin.register(PartnerIntegration)
 class PartnerIntegrationAdmin(admin.ModelAdmin):
     form = PartnerIntegrationAdminForm
-    actions = (rotate_webhook_secret, *OUTBOUND_INTEGRATION_ACTIONS)
+    actions = INTEGRATION_ACTIONS
     list_display = (
         "integration_name",
         "partner_organization",

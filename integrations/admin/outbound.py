@@ -1,10 +1,4 @@
-"""Admin for outbound webhooks: the delivery log, holds, and actions on an integration.
-
-``PartnerIntegrationOutboundActionsMixin`` adds "Send test webhook", "Test connection" and
-"Resume held webhook deliveries" to the PartnerIntegration admin: put it first in that
-ModelAdmin's bases (``class PartnerIntegrationAdmin(PartnerIntegrationOutboundActionsMixin,
-admin.ModelAdmin)``).
-"""
+"""Admin for outbound webhooks: the delivery log with its attempts, replays and holds."""
 
 from datetime import UTC, timedelta
 
@@ -13,12 +7,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
 
+from chargecars.admin_fields import ReadOnlyAdminMixin, ServiceWrittenAdminMixin, change_link
 from integrations import delivery as outbox
-from integrations.client import client_test_connection
 from integrations.models import (
     DeliveryAttempt,
     DeliveryHold,
@@ -29,7 +22,7 @@ from integrations.models import (
 )
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
@@ -44,12 +37,6 @@ class DeliveryAttemptInline(admin.TabularInline):
     )
     readonly_fields = fields
     ordering = ("attempted_at", "id")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class DeliveryStateFilter(admin.SimpleListFilter):
@@ -68,7 +55,7 @@ class DeliveryStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ServiceWrittenAdminMixin, admin.ModelAdmin):
     list_display = (
         "short_id",
         "integration",
@@ -115,25 +102,13 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
     @admin.display(description="webhook-id", ordering="id")
     def short_id(self, obj: WebhookDelivery) -> str:
         return str(obj.pk)[:8]
 
     @admin.display(description="order", ordering="order__order_number")
     def order_link(self, obj: WebhookDelivery):
-        if obj.order_id is None:
-            return "-"
-        try:
-            url = reverse("admin:orders_order_change", args=[obj.order_id])
-        except NoReverseMatch:
-            return obj.order.order_number
-        return format_html('<a href="{}">{}</a>', url, obj.order.order_number)
+        return change_link(obj.order)
 
     @admin.action(description="Replay selected deliveries", permissions=["change"])
     def replay_deliveries(self, request, queryset):
@@ -249,7 +224,7 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
 
 
 @admin.register(DeliveryHold)
-class DeliveryHoldAdmin(admin.ModelAdmin):
+class DeliveryHoldAdmin(ServiceWrittenAdminMixin, admin.ModelAdmin):
     list_display = (
         "integration",
         "state",
@@ -274,12 +249,6 @@ class DeliveryHoldAdmin(admin.ModelAdmin):
     )
     actions = ("resume",)
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
     @admin.action(description="Resume held deliveries (drain in order)", permissions=["change"])
     def resume(self, request, queryset):
         count = sum(
@@ -287,34 +256,3 @@ class DeliveryHoldAdmin(admin.ModelAdmin):
             for hold in queryset.filter(state=DeliveryHoldState.HELD).select_related("integration")
         )
         self.message_user(request, f"{count} integration(s) resumed.", messages.SUCCESS)
-
-
-# --- Actions for the PartnerIntegration admin ---------------------------------------------------
-
-
-@admin.action(description="Send test webhook (signed ping)", permissions=["change"])
-def send_test_webhook(modeladmin, request, queryset):
-    for integration in queryset:
-        result = outbox.delivery_send_test(integration=integration)
-        level = messages.SUCCESS if result.ok else messages.ERROR
-        # The admin capitalises a message's first letter: never start with the name.
-        modeladmin.message_user(request, f"Test webhook, {integration}: {result.message}", level)
-
-
-@admin.action(description="Test connection to the partner API", permissions=["change"])
-def test_connection(modeladmin, request, queryset):
-    for integration in queryset:
-        result = client_test_connection(integration=integration)
-        level = messages.SUCCESS if result.ok else messages.ERROR
-        modeladmin.message_user(request, f"Connection test, {integration}: {result.message}", level)
-
-
-@admin.action(description="Resume held webhook deliveries", permissions=["change"])
-def resume_webhook_deliveries(modeladmin, request, queryset):
-    for integration in queryset:
-        resumed = outbox.deliveries_resume(integration=integration)
-        text = "held deliveries will drain in order" if resumed else "nothing was held"
-        modeladmin.message_user(request, f"Held deliveries, {integration}: {text}.", messages.INFO)
-
-
-OUTBOUND_INTEGRATION_ACTIONS = (send_test_webhook, test_connection, resume_webhook_deliveries)
