@@ -71,19 +71,29 @@ def _order_create(*, source, integration, user, note, inbound_event, **fields) -
         exclude=["source_integration"], validate_unique=False, validate_constraints=False
     )
     row_insert(order)
-    change = OrderStatusChange(
-        order=order,
-        from_status="",
-        to_status=OrderStatus.NEW,
-        source=source,
-        integration=integration,
-        user=user,
-        note=note,
-        inbound_event_id=inbound_event.pk if inbound_event is not None else None,
+    change = _history_insert(
+        order, "", OrderStatus.NEW, source, integration, user, note, inbound_event
     )
-    row_insert(change)
     order_status_changed.send(sender=Order, order=order, change=change)
     return order
+
+
+def _history_insert(
+    order, from_status, to_status, source, integration, user, note, inbound_event
+) -> OrderStatusChange:
+    """The status history row of a creation (no from_status) or a change."""
+    return row_insert(
+        OrderStatusChange(
+            order=order,
+            from_status=from_status,
+            to_status=to_status,
+            source=source,
+            integration=integration,
+            user=user,
+            note=note,
+            inbound_event_id=inbound_event.pk if inbound_event is not None else None,
+        )
+    )
 
 
 def order_change_status(
@@ -142,17 +152,9 @@ def _order_change_status(
     locked = order if order_is_locked else Order.objects.select_for_update().get(pk=order.pk)
     if to_status not in allowed_next_statuses(locked.status):
         raise InvalidTransition(order=locked, to_status=to_status)
-    change = OrderStatusChange(
-        order=locked,
-        from_status=locked.status,
-        to_status=to_status,
-        source=source,
-        integration=integration,
-        user=user,
-        note=note,
-        inbound_event_id=inbound_event.pk if inbound_event is not None else None,
+    change = _history_insert(
+        locked, locked.status, to_status, source, integration, user, note, inbound_event
     )
-    row_insert(change)
     locked.status = to_status
     row_update(locked, ("status", "updated_at", *also_update_fields))
     order.status, order.updated_at = locked.status, locked.updated_at
