@@ -17,7 +17,6 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from integrations import delivery as outbox
 from integrations.client import client_test_connection
 from integrations.models import (
     DeliveryAttempt,
@@ -27,6 +26,13 @@ from integrations.models import (
     PartnerIntegration,
     WebhookDelivery,
 )
+from integrations.outbound.actions import (
+    deliveries_replay_failed,
+    delivery_cancel,
+    delivery_replay,
+    delivery_send_test,
+)
+from integrations.outbound.holds import deliveries_resume
 
 
 class DeliveryAttemptInline(admin.TabularInline):
@@ -139,13 +145,13 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def replay_deliveries(self, request, queryset):
         count = 0
         for item in queryset.order_by("created_at", "sequence"):
-            outbox.delivery_replay(delivery=item)
+            delivery_replay(delivery=item)
             count += 1
         self.message_user(request, f"{count} deliveries queued again.", messages.SUCCESS)
 
     @admin.action(description="Cancel selected deliveries", permissions=["change"])
     def cancel_deliveries(self, request, queryset):
-        cancelled = sum(outbox.delivery_cancel(delivery=item) for item in queryset)
+        cancelled = sum(delivery_cancel(delivery=item) for item in queryset)
         skipped = queryset.count() - cancelled
         text = f"{cancelled} deliveries cancelled."
         if skipped:
@@ -171,7 +177,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
             initial={"created_from": now - timedelta(days=1), "created_to": now},
         )
         if request.method == "POST" and form.is_valid():
-            count = outbox.deliveries_replay_failed(
+            count = deliveries_replay_failed(
                 integration=form.cleaned_data["integration"],
                 created_from=form.cleaned_data["created_from"],
                 created_to=form.cleaned_data["created_to"],
@@ -283,7 +289,7 @@ class DeliveryHoldAdmin(admin.ModelAdmin):
     @admin.action(description="Resume held deliveries (drain in order)", permissions=["change"])
     def resume(self, request, queryset):
         count = sum(
-            outbox.deliveries_resume(integration=hold.integration)
+            deliveries_resume(integration=hold.integration)
             for hold in queryset.filter(state=DeliveryHoldState.HELD).select_related("integration")
         )
         self.message_user(request, f"{count} integration(s) resumed.", messages.SUCCESS)
@@ -295,7 +301,7 @@ class DeliveryHoldAdmin(admin.ModelAdmin):
 @admin.action(description="Send test webhook (signed ping)", permissions=["change"])
 def send_test_webhook(modeladmin, request, queryset):
     for integration in queryset:
-        result = outbox.delivery_send_test(integration=integration)
+        result = delivery_send_test(integration=integration)
         level = messages.SUCCESS if result.ok else messages.ERROR
         # The admin capitalises a message's first letter: never start with the name.
         modeladmin.message_user(request, f"Test webhook, {integration}: {result.message}", level)
@@ -312,7 +318,7 @@ def test_connection(modeladmin, request, queryset):
 @admin.action(description="Resume held webhook deliveries", permissions=["change"])
 def resume_webhook_deliveries(modeladmin, request, queryset):
     for integration in queryset:
-        resumed = outbox.deliveries_resume(integration=integration)
+        resumed = deliveries_resume(integration=integration)
         text = "held deliveries will drain in order" if resumed else "nothing was held"
         modeladmin.message_user(request, f"Held deliveries, {integration}: {text}.", messages.INFO)
 
