@@ -92,9 +92,9 @@ def main() -> None:
 
     from chargecars.celery import app as celery_app
     from integrations.models import DeliveryState, WebhookDelivery
+    from integrations.outbound.tasks import webhook_deliveries_dispatch
     from integrations.secrets import generate_webhook_secret
     from integrations.signing import signature_headers
-    from integrations.tasks import webhook_deliveries_dispatch
     from tests.factories import PartnerIntegrationFactory
 
     call_command("migrate", verbosity=0)

@@ -404,7 +404,7 @@ CELERY_BEAT_SCHEDULE["records-prune"] = {
     "schedule": crontab(hour=3, minute=17),
 }
 CELERY_BEAT_SCHEDULE["webhook-deliveries-dispatch"] = {
-    "task": "integrations.tasks.webhook_deliveries_dispatch",
+    "task": "integrations.outbound.tasks.webhook_deliveries_dispatch",
     "schedule": WEBHOOK_DISPATCH_INTERVAL,
     "options": {"expires": WEBHOOK_DISPATCH_INTERVAL * 2},
 }

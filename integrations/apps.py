@@ -6,12 +6,15 @@ class IntegrationsConfig(AppConfig):
     name = "integrations"
 
     def ready(self) -> None:
-        from integrations.delivery import on_order_status_changed
+        # The webhook tasks register here, so web, worker and beat all have them: services
+        # queue them by name (integrations.outbound.queue), never by importing them.
+        import integrations.outbound.tasks  # noqa: F401
+        from integrations.outbound.enqueue import on_order_status_changed
         from orders.models import Order
         from orders.signals import order_status_changed
 
         # The transactional outbox: a status change writes its webhook delivery rows in the
-        # same transaction (see integrations.delivery).
+        # same transaction (see integrations.outbound.enqueue).
         order_status_changed.connect(
             on_order_status_changed, sender=Order, dispatch_uid="integrations.outbox"
         )

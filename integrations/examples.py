@@ -4,8 +4,8 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
-from integrations.delivery import delivery_cancel
 from integrations.models import PartnerIntegration
+from integrations.outbound.actions import delivery_cancel
 from integrations.secrets import generate_webhook_secret
 from orders.models import Order
 from orders.services import order_change_status, order_create

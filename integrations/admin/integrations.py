@@ -6,7 +6,6 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from chargecars.admin_fields import ReadOnlyAdminMixin, secret_field_names
-from integrations import delivery as outbox
 from integrations.admin.forms import PartnerIntegrationAdminForm, masked_credentials
 from integrations.client import client_test_connection
 from integrations.models import PartnerIntegration
@@ -15,6 +14,8 @@ from integrations.monitoring.health import (
     failing_integrations_q,
     stale_integrations_q,
 )
+from integrations.outbound.actions import delivery_send_test
+from integrations.outbound.holds import deliveries_resume
 from integrations.secrets import mask_secret
 from integrations.signing import webhook_secret_rotate
 from organizations.models import Organization
@@ -45,7 +46,7 @@ def rotate_webhook_secret(modeladmin, request, queryset):
 @admin.action(description="Send test webhook (signed ping)", permissions=["change"])
 def send_test_webhook(modeladmin, request, queryset):
     for integration in queryset:
-        result = outbox.delivery_send_test(integration=integration)
+        result = delivery_send_test(integration=integration)
         level = messages.SUCCESS if result.ok else messages.ERROR
         # The admin capitalises a message's first letter: never start with the name.
         modeladmin.message_user(request, f"Test webhook, {integration}: {result.message}", level)
@@ -62,7 +63,7 @@ def test_connection(modeladmin, request, queryset):
 @admin.action(description="Resume held webhook deliveries", permissions=["change"])
 def resume_webhook_deliveries(modeladmin, request, queryset):
     for integration in queryset:
-        resumed = outbox.deliveries_resume(integration=integration)
+        resumed = deliveries_resume(integration=integration)
         text = "held deliveries will drain in order" if resumed else "nothing was held"
         modeladmin.message_user(request, f"Held deliveries, {integration}: {text}.", messages.INFO)
 

@@ -11,7 +11,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from chargecars.admin_fields import ReadOnlyAdminMixin, ServiceWrittenAdminMixin, change_link
-from integrations import delivery as outbox
 from integrations.models import (
     DeliveryAttempt,
     DeliveryHold,
@@ -20,6 +19,8 @@ from integrations.models import (
     PartnerIntegration,
     WebhookDelivery,
 )
+from integrations.outbound.actions import deliveries_replay_failed, delivery_cancel, delivery_replay
+from integrations.outbound.holds import deliveries_resume
 
 
 class DeliveryAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -114,13 +115,13 @@ class WebhookDeliveryAdmin(ServiceWrittenAdminMixin, admin.ModelAdmin):
     def replay_deliveries(self, request, queryset):
         count = 0
         for item in queryset.order_by("created_at", "sequence"):
-            outbox.delivery_replay(delivery=item)
+            delivery_replay(delivery=item)
             count += 1
         self.message_user(request, f"{count} deliveries queued again.", messages.SUCCESS)
 
     @admin.action(description="Cancel selected deliveries", permissions=["change"])
     def cancel_deliveries(self, request, queryset):
-        cancelled = sum(outbox.delivery_cancel(delivery=item) for item in queryset)
+        cancelled = sum(delivery_cancel(delivery=item) for item in queryset)
         skipped = queryset.count() - cancelled
         text = f"{cancelled} deliveries cancelled."
         if skipped:
@@ -146,7 +147,7 @@ class WebhookDeliveryAdmin(ServiceWrittenAdminMixin, admin.ModelAdmin):
             initial={"created_from": now - timedelta(days=1), "created_to": now},
         )
         if request.method == "POST" and form.is_valid():
-            count = outbox.deliveries_replay_failed(
+            count = deliveries_replay_failed(
                 integration=form.cleaned_data["integration"],
                 created_from=form.cleaned_data["created_from"],
                 created_to=form.cleaned_data["created_to"],
@@ -252,7 +253,7 @@ class DeliveryHoldAdmin(ServiceWrittenAdminMixin, admin.ModelAdmin):
     @admin.action(description="Resume held deliveries (drain in order)", permissions=["change"])
     def resume(self, request, queryset):
         count = sum(
-            outbox.deliveries_resume(integration=hold.integration)
+            deliveries_resume(integration=hold.integration)
             for hold in queryset.filter(state=DeliveryHoldState.HELD).select_related("integration")
         )
         self.message_user(request, f"{count} integration(s) resumed.", messages.SUCCESS)

@@ -13,8 +13,6 @@ from django.db import transaction
 from django.utils import timezone
 from werkzeug import Response
 
-from integrations import delivery as outbox
-from integrations.health import integration_success_rate
 from integrations.models import (
     DeliveryAttempt,
     DeliveryHold,
@@ -24,6 +22,20 @@ from integrations.models import (
     RetiredWebhookSecret,
     WebhookDelivery,
 )
+from integrations.outbound.actions import (
+    deliveries_replay_failed,
+    delivery_cancel,
+    delivery_replay,
+    delivery_send_test,
+)
+from integrations.outbound.claim import deliveries_claim_due, deliveries_release
+from integrations.outbound.dispatch import deliveries_dispatch
+from integrations.outbound.drain import deliveries_drain
+from integrations.outbound.enqueue import deliveries_push_for_integration, next_sync_slot
+from integrations.outbound.holds import deliveries_resume
+from integrations.outbound.retry import retry_after_seconds
+from integrations.outbound.send import deliveries_send_claimed
+from integrations.outbound.success_rate import integration_success_rate
 from integrations.secrets import generate_webhook_secret
 from orders.services import order_change_status, order_create
 from tests.factories import PartnerIntegrationFactory
@@ -64,9 +76,9 @@ def change(order, to_status, capture):
 
 
 def dispatch_now():
-    return outbox.deliveries_dispatch(
-        enqueue_batch=lambda token: outbox.deliveries_send_claimed(token=token),
-        enqueue_drain=lambda integration_id: outbox.deliveries_drain(integration_id=integration_id),
+    return deliveries_dispatch(
+        enqueue_batch=lambda token: deliveries_send_claimed(token=token),
+        enqueue_drain=lambda integration_id: deliveries_drain(integration_id=integration_id),
     )
 
 
@@ -456,7 +468,7 @@ def test_retry_after_is_honoured(
 def test_retry_after_stops_the_batch_and_delays_the_rest_of_it(
     httpserver, received, webhook_integration, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr("integrations.tasks.webhook_delivery_send.delay", lambda pk: None)
+    monkeypatch.setattr("integrations.outbound.tasks.webhook_delivery_send.delay", lambda pk: None)
     serve(httpserver, received, [Response("slow down", status=429, headers={"Retry-After": "120"})])
     order = create_order(webhook_integration, django_capture_on_commit_callbacks, "A")
     for status in ("approved", "in_progress"):
@@ -533,8 +545,8 @@ def test_retry_after_as_an_http_date_is_understood():
     now = timezone.now()
     header = (now + timedelta(seconds=600)).strftime("%a, %d %b %Y %H:%M:%S GMT")
 
-    assert 590 <= outbox.retry_after_seconds(header, now=now) <= 601
-    assert outbox.retry_after_seconds("nonsense", now=now) is None
+    assert 590 <= retry_after_seconds(header, now=now) <= 601
+    assert retry_after_seconds("nonsense", now=now) is None
 
 
 def test_a_delivery_fails_after_the_last_scheduled_attempt(
@@ -559,7 +571,7 @@ def test_410_gone_holds_the_integrations_deliveries_and_flags_it(
 ):
     serve(httpserver, received, [Response("gone", status=410)])
 
-    with caplog.at_level(logging.ERROR, logger="integrations.delivery"):
+    with caplog.at_level(logging.ERROR, logger="integrations.outbound.holds"):
         order = create_order(webhook_integration, django_capture_on_commit_callbacks)
         change(order, "approved", django_capture_on_commit_callbacks)
 
@@ -576,7 +588,7 @@ def test_410_gone_holds_the_integrations_deliveries_and_flags_it(
     assert len(received.requests) == 1
 
     with django_capture_on_commit_callbacks(execute=True):
-        outbox.deliveries_resume(integration=webhook_integration)
+        deliveries_resume(integration=webhook_integration)
 
     assert [b["data"]["sequence"] for b in received.bodies] == [1, 1, 2]
     assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {DeliveryState.SUCCEEDED}
@@ -619,7 +631,7 @@ def test_a_delivery_whose_broker_message_was_lost_is_sent_by_the_dispatcher(
     def broker_down(*args, **kwargs):
         raise ConnectionError("broker unreachable")
 
-    monkeypatch.setattr("integrations.tasks.webhook_delivery_send.delay", broker_down)
+    monkeypatch.setattr("integrations.outbound.tasks.webhook_delivery_send.delay", broker_down)
     create_order(webhook_integration, django_capture_on_commit_callbacks)
     assert received.requests == []
 
@@ -634,9 +646,9 @@ def test_two_dispatchers_never_claim_the_same_delivery(webhook_integration):
     for sequence in range(5):
         due_delivery(webhook_integration, next_attempt_at=now, sequence=sequence)
 
-    first = outbox.deliveries_claim_due(limit=3)
-    second = outbox.deliveries_claim_due(limit=3)
-    third = outbox.deliveries_claim_due(limit=3)
+    first = deliveries_claim_due(limit=3)
+    second = deliveries_claim_due(limit=3)
+    third = deliveries_claim_due(limit=3)
 
     first_ids = {pk for _, ids in first for pk in ids}
     second_ids = {pk for _, ids in second for pk in ids}
@@ -648,14 +660,14 @@ def test_two_dispatchers_never_claim_the_same_delivery(webhook_integration):
 
 def test_a_delivery_whose_lease_expired_is_claimed_again(webhook_integration):
     due_delivery(webhook_integration)
-    outbox.deliveries_claim_due(limit=10)
-    assert outbox.deliveries_claim_due(limit=10) == []
+    deliveries_claim_due(limit=10)
+    assert deliveries_claim_due(limit=10) == []
 
     expired = timezone.now() - timedelta(seconds=1)  # as if the lease ran out
     assert WebhookDelivery.objects.get().next_attempt_at > timezone.now()
     WebhookDelivery.objects.update(claimed_until=expired, next_attempt_at=expired)
 
-    assert len(outbox.deliveries_claim_due(limit=10)) == 1
+    assert len(deliveries_claim_due(limit=10)) == 1
     lost = DeliveryAttempt.objects.get()  # the try whose worker never reported back
     assert (lost.error_class, lost.succeeded) == ("worker_lost", False)
     assert "may have received it" in lost.error_message
@@ -664,10 +676,10 @@ def test_a_delivery_whose_lease_expired_is_claimed_again(webhook_integration):
 
 def test_a_released_claim_leaves_no_lost_try_in_the_attempt_log(webhook_integration):
     due_delivery(webhook_integration)
-    [(token, _)] = outbox.deliveries_claim_due(limit=10)
-    outbox.deliveries_release(token=token)  # a worker that stopped in time gives it back
+    [(token, _)] = deliveries_claim_due(limit=10)
+    deliveries_release(token=token)  # a worker that stopped in time gives it back
 
-    assert len(outbox.deliveries_claim_due(limit=10)) == 1
+    assert len(deliveries_claim_due(limit=10)) == 1
     assert not DeliveryAttempt.objects.exists()
 
 
@@ -675,15 +687,15 @@ def test_the_dispatcher_sends_due_deliveries_in_one_batch_per_integration(
     httpserver, received, webhook_integration, django_capture_on_commit_callbacks, monkeypatch
 ):
     serve(httpserver, received)
-    monkeypatch.setattr("integrations.tasks.webhook_delivery_send.delay", lambda pk: None)
+    monkeypatch.setattr("integrations.outbound.tasks.webhook_delivery_send.delay", lambda pk: None)
     for number in range(3):
         create_order(webhook_integration, django_capture_on_commit_callbacks, f"VLV-{number}")
     tokens = []
 
-    outbox.deliveries_dispatch(enqueue_batch=tokens.append, enqueue_drain=lambda pk: None)
+    deliveries_dispatch(enqueue_batch=tokens.append, enqueue_drain=lambda pk: None)
 
     assert len(tokens) == 1
-    assert outbox.deliveries_send_claimed(token=tokens[0]) == 3
+    assert deliveries_send_claimed(token=tokens[0]) == 3
     assert len(received.requests) == 3
 
 
@@ -737,7 +749,7 @@ def test_a_batch_stops_sending_once_the_hold_threshold_is_reached(
     monkeypatch,
 ):
     settings.WEBHOOK_HOLD_AFTER_FAILURES = 3
-    monkeypatch.setattr("integrations.tasks.webhook_delivery_send.delay", lambda pk: None)
+    monkeypatch.setattr("integrations.outbound.tasks.webhook_delivery_send.delay", lambda pk: None)
     serve(httpserver, received, [Response("down", status=503)] * 10)
     order = create_order(webhook_integration, django_capture_on_commit_callbacks, "A")
     for status in ("approved", "in_progress", "completed"):
@@ -791,10 +803,10 @@ def test_non_real_time_deliveries_wait_for_the_sync_slot_and_go_out_together(
 
     time.sleep(max(0.0, (slot - timezone.now()).total_seconds()) + 0.05)
     tokens = []
-    outbox.deliveries_dispatch(enqueue_batch=tokens.append, enqueue_drain=lambda pk: None)
+    deliveries_dispatch(enqueue_batch=tokens.append, enqueue_drain=lambda pk: None)
 
     assert len(tokens) == 1  # one batch at the slot
-    outbox.deliveries_send_claimed(token=tokens[0])
+    deliveries_send_claimed(token=tokens[0])
     assert [b["type"] for b in received.bodies] == ["order_created", "order_approved"]
 
 
@@ -804,11 +816,11 @@ def test_the_next_sync_slot_follows_last_sync_at_and_the_period():
         sync_frequency="every_15_minutes", last_sync_at=now - timedelta(minutes=40)
     )
 
-    slot = outbox.next_sync_slot(integration=integration, now=now)
+    slot = next_sync_slot(integration=integration, now=now)
 
     assert slot == now + timedelta(minutes=5)
     integration.sync_frequency = "real_time"
-    assert outbox.next_sync_slot(integration=integration, now=now) == now
+    assert next_sync_slot(integration=integration, now=now) == now
 
 
 def test_a_sync_can_push_waiting_deliveries_early(
@@ -820,7 +832,7 @@ def test_a_sync_can_push_waiting_deliveries_early(
     )
     create_order(integration, django_capture_on_commit_callbacks)
 
-    assert outbox.deliveries_push_for_integration(integration=integration) == 1
+    assert deliveries_push_for_integration(integration=integration) == 1
     dispatch_now()
 
     assert len(received.requests) == 1
@@ -983,7 +995,7 @@ def test_a_failed_delivery_can_be_replayed_with_the_same_webhook_id(
     assert delivery.state == DeliveryState.FAILED
 
     with django_capture_on_commit_callbacks(execute=True):
-        outbox.delivery_replay(delivery=delivery)
+        delivery_replay(delivery=delivery)
 
     delivery.refresh_from_db()
     assert delivery.state == DeliveryState.SUCCEEDED
@@ -998,13 +1010,13 @@ def test_a_pending_delivery_can_be_cancelled_and_is_never_sent(
     create_order(webhook_integration, django_capture_on_commit_callbacks)
     delivery = WebhookDelivery.objects.get()
 
-    assert outbox.delivery_cancel(delivery=delivery)
+    assert delivery_cancel(delivery=delivery)
     make_due()
     dispatch_now()
 
     assert delivery.state == DeliveryState.CANCELLED
     assert len(received.requests) == 1
-    assert not outbox.delivery_cancel(delivery=delivery)
+    assert not delivery_cancel(delivery=delivery)
 
 
 def test_failed_deliveries_in_a_time_range_are_replayed(
@@ -1017,7 +1029,7 @@ def test_failed_deliveries_in_a_time_range_are_replayed(
     WebhookDelivery.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
 
     with django_capture_on_commit_callbacks(execute=True):
-        count = outbox.deliveries_replay_failed(
+        count = deliveries_replay_failed(
             integration=webhook_integration,
             created_from=timezone.now() - timedelta(days=1),
             created_to=timezone.now(),
@@ -1034,8 +1046,8 @@ def test_send_test_webhook_pings_the_partner_and_reports_the_answer(
 ):
     serve(httpserver, received, [Response("nope", status=401)])
 
-    failed = outbox.delivery_send_test(integration=webhook_integration)
-    ok = outbox.delivery_send_test(integration=webhook_integration)
+    failed = delivery_send_test(integration=webhook_integration)
+    ok = delivery_send_test(integration=webhook_integration)
 
     assert not failed.ok
     assert "HTTP 401" in failed.message
@@ -1066,7 +1078,7 @@ def test_the_readme_receiver_example_accepts_our_test_ping_and_order_events(
     partner["WEBHOOK_SECRET"] = webhook_integration.webhook_secret
     serve(httpserver, received)
 
-    assert outbox.delivery_send_test(integration=webhook_integration).ok
+    assert delivery_send_test(integration=webhook_integration).ok
     create_order(webhook_integration, django_capture_on_commit_callbacks)
 
     answers = [
@@ -1142,7 +1154,7 @@ def test_held_deliveries_of_a_deactivated_integration_are_not_drained(
     webhook_integration.refresh_from_db()
 
     with django_capture_on_commit_callbacks(execute=True):
-        outbox.deliveries_resume(integration=webhook_integration)
+        deliveries_resume(integration=webhook_integration)
     dispatch_now()
 
     assert len(received.requests) == 1
@@ -1153,7 +1165,7 @@ def test_deliveries_of_an_integration_deactivated_after_commit_are_kept_held(
     httpserver, received, webhook_integration, django_capture_on_commit_callbacks, monkeypatch
 ):
     serve(httpserver, received)
-    monkeypatch.setattr("integrations.tasks.webhook_delivery_send.delay", lambda pk: None)
+    monkeypatch.setattr("integrations.outbound.tasks.webhook_delivery_send.delay", lambda pk: None)
     create_order(webhook_integration, django_capture_on_commit_callbacks)
     PartnerIntegration.objects.filter(pk=webhook_integration.pk).update(is_active=False)
 

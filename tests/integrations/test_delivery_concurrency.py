@@ -8,7 +8,6 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from integrations import delivery as outbox
 from integrations.models import (
     DeliveryAttempt,
     DeliveryHold,
@@ -16,6 +15,11 @@ from integrations.models import (
     DeliveryState,
     WebhookDelivery,
 )
+from integrations.outbound.claim import deliveries_claim_due
+from integrations.outbound.holds import hold_update
+from integrations.outbound.record import Batch, batch_record
+from integrations.outbound.retry import RETRY
+from integrations.outbound.transport import AttemptResult
 from tests.factories import PartnerIntegrationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,7 +43,7 @@ def test_concurrent_dispatchers_claim_each_due_delivery_exactly_once():
     def dispatcher():
         try:
             start.wait()
-            while claims := outbox.deliveries_claim_due(limit=7):
+            while claims := deliveries_claim_due(limit=7):
                 claimed.extend(pk for _, ids in claims for pk in ids)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -83,9 +87,9 @@ def test_two_batches_tripping_the_hold_at_once_both_keep_their_attempts(settings
                 for _ in range(2)
             ]
         )
-        answer = outbox.AttemptResult(outbox.RETRY, now, status_code=503)
+        answer = AttemptResult(RETRY, now, status_code=503)
         batches.append(
-            outbox._Batch(
+            Batch(
                 integration=integration,
                 token=token,
                 results=[(delivery, answer) for delivery in deliveries],
@@ -93,7 +97,6 @@ def test_two_batches_tripping_the_hold_at_once_both_keep_their_attempts(settings
         )
     # Both recorders reach the hold counter having written their deliveries, when they can.
     rendezvous = threading.Barrier(2, timeout=3)
-    hold_update = outbox._hold_update
 
     def hold_update_together(batch, now, hold):
         # Broken when the other recorder waits for this one to finish: go on alone.
@@ -101,12 +104,12 @@ def test_two_batches_tripping_the_hold_at_once_both_keep_their_attempts(settings
             rendezvous.wait()
         return hold_update(batch, now, hold)
 
-    monkeypatch.setattr(outbox, "_hold_update", hold_update_together)
+    monkeypatch.setattr("integrations.outbound.record.hold_update", hold_update_together)
     errors: list = []
 
     def recorder(batch):
         try:
-            outbox._record(batch)
+            batch_record(batch)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:

@@ -1,4 +1,7 @@
-"""Integration health upkeep: success_rate, last_error_at, last_error_message."""
+"""Integration health upkeep: success_rate, last_error_at, last_error_message.
+
+Written by the outbound sender after every batch and refreshed by the dispatcher, so it lives
+with them (monitoring only reads these columns)."""
 
 from datetime import datetime, timedelta
 from decimal import Decimal
