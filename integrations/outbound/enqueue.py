@@ -7,18 +7,18 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from integrations.models import DeliveryState, PartnerIntegration, SyncFrequency, WebhookDelivery
+from integrations.models import (
+    SYNC_PERIODS,
+    DeliveryState,
+    PartnerIntegration,
+    SyncFrequency,
+    WebhookDelivery,
+)
 from integrations.outbound import queue
 from integrations.outbound.payload import delivery_payload
 from integrations.outbound.retry import retry_delay
 from integrations.outbound.selectors import order_source_integration
 from orders.status import EVENT_FOR_STATUS
-
-SYNC_PERIODS: dict[str, timedelta] = {
-    SyncFrequency.EVERY_15_MINUTES: timedelta(minutes=15),
-    SyncFrequency.HOURLY: timedelta(hours=1),
-    SyncFrequency.DAILY: timedelta(days=1),
-}
 
 
 def next_sync_slot(*, integration: PartnerIntegration, now: datetime | None = None) -> datetime:
