@@ -9,7 +9,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from chargecars.admin_mixins import ReadOnlyAdminMixin
-from integrations.inbound import inbound_event_reprocess
+from integrations.api.inbound import inbound_event_reprocess
 from integrations.models import InboundEvent
 from integrations.signing import webhook_secret_rotate
 
