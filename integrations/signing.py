@@ -89,7 +89,19 @@ def _check_header_shapes(headers: Mapping[str, str], body: bytes) -> str:
             f"{TIMESTAMP_TOLERANCE_SECONDS} s of our clock. Sign each request (and each "
             "retry) when you send it, and keep your clock in sync (NTP).",
         )
-    signatures = headers["webhook-signature"].split(" ")
+    _check_signatures(headers["webhook-signature"])
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SignatureError(
+            InboundEvent.Verdict.MALFORMED, "The request body must be UTF-8 encoded JSON."
+        ) from None
+
+
+def _check_signatures(header: str) -> None:
+    """Refuse a webhook-signature header that is not a short list of v1 HMAC-SHA256 values
+    (other versions are let through and ignored)."""
+    signatures = header.split(" ")
     if len(signatures) > MAX_SIGNATURES:
         raise SignatureError(
             InboundEvent.Verdict.MALFORMED, f"At most {MAX_SIGNATURES} signatures are accepted."
@@ -121,12 +133,6 @@ def _check_header_shapes(headers: Mapping[str, str], body: bytes) -> str:
             InboundEvent.Verdict.MALFORMED,
             "webhook-signature has no 'v1,' signature; only version v1 (HMAC-SHA256) is accepted.",
         )
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SignatureError(
-            InboundEvent.Verdict.MALFORMED, "The request body must be UTF-8 encoded JSON."
-        ) from None
 
 
 def _signed_by(secret: str, text: str, headers: dict[str, str]) -> bool:
