@@ -15,6 +15,7 @@ from django.db import connection
 from django.http import HttpResponse
 from django.utils import timezone
 
+from chargecars.wire import rfc3339
 from integrations.api.gate import inbound_request_admit
 from integrations.api.partner_orders import REFERENCE_FIELDS
 from integrations.api.serializers import OrderCreateRequestSerializer, validated
@@ -71,7 +72,7 @@ class LeanCreateView(PartnerAPIView):
         integration = received.integration
         data = validated(OrderCreateRequestSerializer, json.loads(received.body))
         now = timezone.now()
-        stamp = now.isoformat().replace("+00:00", "Z")
+        stamp = rfc3339(now)
         references = {"partner_order_id": data["partner_order_id"]}
         references.update({key: data[key] for key in REFERENCE_FIELDS if data.get(key)})
         references.setdefault("partner_system", integration.integration_name)

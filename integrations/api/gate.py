@@ -133,6 +133,7 @@ def _unsupported_media(django_request: HttpRequest, received: InboundRequest) ->
 
 
 def _bad_signature(django_request: HttpRequest, received: InboundRequest) -> Refusal | None:
+    """A signature that none of the integration's valid secrets made (or a malformed one)."""
     try:
         try:
             webhook_request_verify(

@@ -77,7 +77,7 @@ BODY_ERRORS = {
 }
 DOC_TAGS = ["Partner orders"]
 
-# The document's Volvo dealer order, as a partner would send it.
+# A Volvo dealer's order as a partner would send it (references as in the source document).
 VOLVO_ORDER_EXAMPLE = OpenApiExample(
     "Volvo dealer order",
     request_only=True,
