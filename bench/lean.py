@@ -1,9 +1,9 @@
 """An experiment for `BENCH_LEAN=1 make bench-api`: what a create costs with one statement.
 
-The partner API's checks as they are (``verified_request``: integration, size, content
-type, signature, rate limit) and its serializer, then the order, its history row and the
-inbound event written by one PostgreSQL statement in autocommit, without model instances,
-the status engine or the outbox hook. Creates only, and none of the API's error handling:
+The partner API's checks as they are (``inbound_request_admit``: integration, size,
+content type, signature, rate limit) and its serializer, then the order, its history row
+and the inbound event written by one PostgreSQL statement in autocommit, without model
+instances, the status engine or the outbox hook. Creates only, and none of the API's error handling:
 it shows how far the design's per-request work is from the bench target, nothing more.
 Exists only under bench.settings.
 """
@@ -15,8 +15,10 @@ from django.db import connection
 from django.http import HttpResponse
 from django.utils import timezone
 
-from integrations import inbound
-from integrations.api.serializers import REFERENCE_FIELDS, OrderCreateRequestSerializer
+from chargecars.wire import rfc3339
+from integrations.api.gate import inbound_request_admit
+from integrations.api.partner_orders import REFERENCE_FIELDS
+from integrations.api.serializers import OrderCreateRequestSerializer, validated
 from integrations.api.views import PartnerAPIView
 from integrations.models import InboundEvent
 
@@ -64,11 +66,13 @@ class LeanCreateView(PartnerAPIView):
     action = InboundEvent.Action.ORDER_CREATE
 
     def post(self, request, integration_name: str):
-        received = self.verified_request(request, integration_name)
+        received = inbound_request_admit(
+            request._request, action=self.action, integration_name=integration_name
+        )
         integration = received.integration
-        data = inbound._validated(OrderCreateRequestSerializer, json.loads(received.body))
+        data = validated(OrderCreateRequestSerializer, json.loads(received.body))
         now = timezone.now()
-        stamp = now.isoformat().replace("+00:00", "Z")
+        stamp = rfc3339(now)
         references = {"partner_order_id": data["partner_order_id"]}
         references.update({key: data[key] for key in REFERENCE_FIELDS if data.get(key)})
         references.setdefault("partner_system", integration.integration_name)

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from chargecars.admin_fields import ReadOnlyAdminMixin, change_link
-from integrations.inbound import inbound_event_reprocess
+from integrations.api.inbound import inbound_event_reprocess
 from integrations.models import InboundEvent
 
 

@@ -75,7 +75,7 @@ class PartnerClient:
 
 @pytest.fixture(autouse=True)
 def _fresh_integration_cache():
-    from integrations.inbound import integration_cache_clear
+    from integrations.api.selectors import integration_cache_clear
 
     integration_cache_clear()
     yield

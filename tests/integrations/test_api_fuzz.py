@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 from standardwebhooks.webhooks import Webhook
 
 from chargecars.wsgi import application
-from integrations.inbound import partner_order_create
+from integrations.api.partner_orders import partner_order_create
 from tests.factories import PartnerIntegrationFactory
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)

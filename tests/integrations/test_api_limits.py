@@ -232,7 +232,7 @@ def test_repeating_an_answered_request_while_rate_limited_answers_429(partner, s
 
 
 def _count_allowed(calls: int) -> int:
-    from integrations.ratelimit import Rate, rate_limit_hit
+    from integrations.api.ratelimit import Rate, rate_limit_hit
 
     rate = Rate(limit=20, period=60)
     return sum(rate_limit_hit(scope="partner:shared", rate=rate) is None for _ in range(calls))
