@@ -7,7 +7,7 @@ from django.db import transaction
 from integrations.models import PartnerIntegration
 from integrations.outbound.actions import delivery_cancel
 from integrations.secrets import generate_webhook_secret
-from orders.models import Order
+from orders.selectors import order_for_partner
 from orders.services import order_change_status, order_create
 from organizations.models import Organization
 
@@ -245,10 +245,9 @@ def example_partners_load() -> dict[str, int]:
             order_values = dict(order_values)
             status = order_values.pop("status")
             references = order_values["partner_external_references"]
-            exists = Order.objects.filter(
-                source_integration=integration,
-                partner_external_references__partner_order_id=references["partner_order_id"],
-            ).exists()
+            exists = order_for_partner(
+                integration_id=integration.pk, partner_order_id=references["partner_order_id"]
+            )
             if exists:
                 continue
             order = order_create(

@@ -1,15 +1,11 @@
 """The order change form of the admin: details, partner references and a status change."""
 
-import json
-
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Q, TextField
-from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
 
 from chargecars.admin_fields import PrettyJSONField
 from orders.models import ORDER_DETAIL_FIELDS, PARTNER_REFERENCE_KEYS, Order
+from orders.selectors import orders_with_partner_order_id
 from orders.services import InvalidTransition
 from orders.status import OrderStatus, allowed_next_statuses
 
@@ -67,25 +63,10 @@ class OrderAdminForm(forms.ModelForm):
         partner_order_id = references.get("partner_order_id")
         if integration and partner_order_id not in (None, ""):
             # The database refuses this too; say which order already has it instead.
-            # The constraint compares the id as text (->>), so 123 and "123" are the same
-            # id whichever of the two is stored: compare the text forms.
-            as_text = (
-                partner_order_id
-                if isinstance(partner_order_id, str)
-                else json.dumps(partner_order_id)
-            )
-            same_id = (
-                Q(partner_external_references__partner_order_id=partner_order_id)
-                | Q(partner_external_references__partner_order_id=as_text)
-                | Q(_partner_order_id_text=as_text)
-            )
             taken = (
-                Order.objects.alias(
-                    _partner_order_id_text=Cast(
-                        KT("partner_external_references__partner_order_id"), TextField()
-                    )
+                orders_with_partner_order_id(
+                    integration_id=integration.pk, partner_order_id=partner_order_id
                 )
-                .filter(same_id, source_integration=integration)
                 .exclude(pk=self.instance.pk)
                 .values_list("order_number", flat=True)
                 .first()

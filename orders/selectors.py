@@ -1,11 +1,14 @@
-"""Reads of orders that several callers share."""
+"""Reads of orders that several callers share: finding an order by its partner order id."""
 
 import functools
+import json
 import uuid
 from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Q, QuerySet, TextField
 from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 from django.db.models.lookups import Exact
 
 from chargecars.rows import row_load
@@ -61,3 +64,26 @@ def order_for_partner(*, integration_id, partner_order_id: str, lock: bool = Fal
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return row_load(Order, row) if row is not None else None
+
+
+def orders_with_partner_order_id(*, integration_id, partner_order_id) -> QuerySet:
+    """The integration's orders whose partner_order_id is this id in any JSON form.
+
+    Staff may type an id as a number or as text. The unique constraint compares the id
+    as text (->>), so 123 and "123" are the same id whichever of the two is stored. The
+    partner API, whose ids are always strings, uses the faster ``order_for_partner``.
+    """
+    if isinstance(partner_order_id, str):
+        as_text = partner_order_id
+    else:
+        as_text = json.dumps(partner_order_id)
+    same_id = (
+        Q(partner_external_references__partner_order_id=partner_order_id)
+        | Q(partner_external_references__partner_order_id=as_text)
+        | Q(_partner_order_id_text=as_text)
+    )
+    return Order.objects.alias(
+        _partner_order_id_text=Cast(
+            KT("partner_external_references__partner_order_id"), TextField()
+        )
+    ).filter(same_id, source_integration_id=integration_id)
