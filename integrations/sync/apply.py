@@ -52,7 +52,7 @@ class PageResult:
     skipped: list[dict] = field(default_factory=list)
 
 
-def _creation_data(record: PulledRecord) -> dict:
+def creation_data(record: PulledRecord) -> dict:
     """The create endpoint's fields, validated as the partner API validates them."""
     data = {"partner_order_id": record.partner_order_id, **record.references, **record.details}
     try:
@@ -78,7 +78,7 @@ class _Applier:
         return self._update(order, record)
 
     def _create(self, record: PulledRecord) -> str:
-        data = _creation_data(record)
+        data = creation_data(record)
         at_new = record.chargecars_status == OrderStatus.NEW
         order, created = partner_order_create(
             integration=self.integration,

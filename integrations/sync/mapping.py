@@ -167,78 +167,92 @@ class PulledRecord:
     references: dict[str, str] = field(default_factory=dict)  # REFERENCE_FIELDS present
 
 
-def _text(value, name: str, pid: str) -> str:
+def _text(value, name: str, problems: list[str]) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise RecordSkipped(
-            f"{name} must be text, not {type(value).__name__}.", partner_order_id=pid
-        )
+        problems.append(f"{name} must be text, not {type(value).__name__}.")
+        return ""
     return str(value)
 
 
-def _time(value, time_format: str, pid: str) -> datetime:
-    problem = "updated_at must be an RFC 3339 time with its UTC offset, e.g. 2025-06-01T10:30:00Z"
+def _time(value, time_format: str, problems: list[str]) -> datetime | None:
     if time_format == FeedTimeFormat.UNIX:
         problem = "updated_at must be a number of seconds since 1970 (Unix time)"
         if isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit():
             value = float(value)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise RecordSkipped(f"{problem}; got {value!r}.", partner_order_id=pid)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            try:
+                return datetime.fromtimestamp(value, tz=UTC)
+            except (OverflowError, OSError, ValueError):
+                pass
+    else:
+        problem = (
+            "updated_at must be an RFC 3339 time with its UTC offset, e.g. 2025-06-01T10:30:00Z"
+        )
         try:
-            return datetime.fromtimestamp(value, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            raise RecordSkipped(f"{problem}; got {value!r}.", partner_order_id=pid) from None
-    try:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None or "T" not in value.upper():
-        raise RecordSkipped(f"{problem}; got {value!r}.", partner_order_id=pid)
-    return moment
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None and "T" in value.upper():
+            return moment
+    problems.append(f"{problem}; got {value_text(value)}.")
+    return None
+
+
+def _status(value, integration: PartnerIntegration, problems: list[str]) -> tuple[str, str]:
+    status = _text(value, "status", problems)
+    chargecars_status = integration.chargecars_status_for(status) if status else None
+    if status and chargecars_status is None:
+        accepted = sorted((integration.status_mapping or {}).get("partner_to_chargecars", {}))
+        problems.append(
+            f"Unknown status {status!r}: the status mapping accepts "
+            f"{', '.join(accepted) or 'nothing yet'}."
+        )
+    return status, chargecars_status or ""
+
+
+def record_fields(raw, paths: dict[str, list[str]]) -> dict:
+    """Our fields found in a record (null and "" count as not given: feeds carry empty
+    fields)."""
+    found = {ours: value_at(raw, path) for ours, path in paths.items()}
+    return {k: v for k, v in found.items() if v is not _MISSING and v is not None and v != ""}
 
 
 def record_read(
     raw, *, paths: dict[str, list[str]], integration: PartnerIntegration, time_format: str
 ) -> PulledRecord:
-    """The fields of one partner record; raises RecordSkipped with the reason."""
+    """The fields of one partner record; raises RecordSkipped naming every problem."""
     if not isinstance(raw, dict):
         raise RecordSkipped(f"A record must be a JSON object, not {type(raw).__name__}.")
-    found = {ours: value_at(raw, path) for ours, path in paths.items()}
-    # null and "" are "not given": partners' feeds carry empty fields.
-    found = {k: v for k, v in found.items() if v is not _MISSING and v is not None and v != ""}
+    found = record_fields(raw, paths)
+    problems: list[str] = []
     for name in REQUIRED_FIELDS:
         if name not in found:
             where = ".".join(paths.get(name, [name]))
-            raise RecordSkipped(
-                f"{name} is missing (read from {where!r}).",
-                partner_order_id=str(found.get("partner_order_id", ""))[:100],
-            )
-    pid = _text(found["partner_order_id"], "partner_order_id", "")
-    if not _PARTNER_ORDER_ID.match(pid):
-        raise RecordSkipped(
+            problems.append(f"{name} is missing (read from {where!r}).")
+    pid = ""
+    if "partner_order_id" in found:
+        pid = _text(found["partner_order_id"], "partner_order_id", problems)
+    if pid and not _PARTNER_ORDER_ID.match(pid):
+        problems.append(
             f"partner_order_id {pid[:120]!r} is not usable: use 1-100 letters, digits, '.', "
-            "'_', ':' or '-', starting with a letter or digit.",
-            partner_order_id=pid[:100],
+            "'_', ':' or '-', starting with a letter or digit."
         )
-    status = _text(found["status"], "status", pid)
-    chargecars_status = integration.chargecars_status_for(status)
-    if chargecars_status is None:
-        accepted = sorted((integration.status_mapping or {}).get("partner_to_chargecars", {}))
-        raise RecordSkipped(
-            f"Unknown status {status!r}: the status mapping accepts "
-            f"{', '.join(accepted) or 'nothing yet'}.",
-            partner_order_id=pid,
-        )
-    updated_at = _time(found["updated_at"], time_format, pid)
-    if updated_at > timezone.now() + FUTURE_TOLERANCE:
-        raise RecordSkipped(
-            f"updated_at {value_text(found['updated_at'])} is in the future.", partner_order_id=pid
-        )
+    status, chargecars_status = "", ""
+    if "status" in found:
+        status, chargecars_status = _status(found["status"], integration, problems)
+    updated_at = None
+    if "updated_at" in found:
+        updated_at = _time(found["updated_at"], time_format, problems)
+    if updated_at and updated_at > timezone.now() + FUTURE_TOLERANCE:
+        problems.append(f"updated_at {value_text(found['updated_at'])} is in the future.")
     references = {}
     for name in REFERENCE_FIELDS:
         if name in found:
-            references[name] = _text(found[name], name, pid)
+            references[name] = _text(found[name], name, problems)
             if len(references[name]) > 100:
-                raise RecordSkipped(f"{name} is longer than 100 characters.", partner_order_id=pid)
+                problems.append(f"{name} is longer than 100 characters.")
+    if problems:
+        raise RecordSkipped(" ".join(problems), partner_order_id=pid[:100])
     details = {name: found[name] for name in ORDER_DETAIL_FIELDS if name in found}
     return PulledRecord(pid, status, chargecars_status, updated_at, details, references)
 
