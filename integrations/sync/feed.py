@@ -226,4 +226,5 @@ class FeedReader:
             text = next(response.iter_content(chunk_size=300), b"")
         except Exception:  # a broken body tells nothing more
             text = b""
-        return text[:300].decode("utf-8", errors="replace").strip() or "(empty body)"
+        text = " ".join(text[:300].decode("utf-8", errors="replace").split())
+        return text or "(empty body)"
