@@ -5,6 +5,7 @@ import pytest
 from integrations.sync.sandbox.server import SandboxConfig, SandboxServer
 from integrations.sync.sandbox.world import SANDBOX_STATUS_MAPPING, World
 from tests.factories import PartnerIntegrationFactory
+from tests.integrations.test_tasks_worker import redis_broker, workers  # noqa: F401 - fixtures
 
 CLIENT_ID, CLIENT_SECRET = "chargecars", "sandbox-client-secret-0123456789"
 

@@ -133,9 +133,7 @@ def test_a_cursor_seen_twice_stops_the_run_as_failed(httpserver, feed_integratio
     assert run.pages == 3
 
 
-def test_a_run_that_reaches_max_pages_is_partial_and_the_next_one_goes_on(
-    start_sandbox, settings
-):
+def test_a_run_that_reaches_max_pages_is_partial_and_the_next_one_goes_on(start_sandbox, settings):
     settings.SYNC_MAX_PAGES = 2
     sandbox = start_sandbox(orders=5)
     integration = sandbox_integration(sandbox, api_credentials=None, authentication_type="api_key")

@@ -10,7 +10,7 @@ from django.utils import timezone
 from chargecars.wire import rfc3339
 from integrations.models import OrderDrift, SyncRequest, SyncRunStatus, SyncTrigger
 from integrations.sync.run import sync_run
-from integrations.sync.sandbox.world import CANCELLED, INSTALLED, INSTALLING, PLANNED, RECEIVED
+from integrations.sync.sandbox.world import CANCELLED, PLANNED, RECEIVED
 from orders.models import Order, OrderStatusChange, StatusChangeSource
 from tests.integrations.sync.conftest import sandbox_integration
 
@@ -240,7 +240,10 @@ def test_a_custom_feed_mapping_reads_dotted_paths_page_numbers_and_unix_times(
             "lines": [{"sku": "EASEE-ONE"}],
         }
 
-    for page, items in ((1, [item(1, "RECEIVED"), item(2, "CONFIRMED")]), (2, [item(3, "RECEIVED")])):
+    for page, items in (
+        (1, [item(1, "RECEIVED"), item(2, "CONFIRMED")]),
+        (2, [item(3, "RECEIVED")]),
+    ):
         httpserver.expect_ordered_request(
             "/v1/api/changes",
             query_string={"kind": "installation", "since": "0", "per_page": "2", "p": str(page)},
@@ -258,9 +261,7 @@ def test_a_custom_feed_mapping_reads_dotted_paths_page_numbers_and_unix_times(
     assert order.partner_status_occurred_at == datetime.fromtimestamp(1748773802, tz=UTC)
 
 
-def test_records_made_by_the_partner_api_are_known_to_the_sync(
-    partner, integration, httpserver
-):
+def test_records_made_by_the_partner_api_are_known_to_the_sync(partner, integration, httpserver):
     from tests.integrations.conftest import order_payload
 
     assert partner.create(order_payload(partner_order_id="VLV-1")).status_code == 201
@@ -294,7 +295,10 @@ def test_a_page_with_a_body_that_is_not_json_fails_the_run_naming_it(httpserver,
     [
         ([], "Page 1 is not the feed's JSON: expected an object with 'orders', got a JSON list."),
         ({"items": []}, "Page 1 is not the feed's JSON: it has no 'orders' (its keys: items)."),
-        ({"orders": {}}, "Page 1 is not the feed's JSON: 'orders' is a dict, not a list of records."),
+        (
+            {"orders": {}},
+            "Page 1 is not the feed's JSON: 'orders' is a dict, not a list of records.",
+        ),
         (
             {"orders": [], "next_cursor": 12.5},
             "Page 1: 'next_cursor' must be a string or null, not float.",
