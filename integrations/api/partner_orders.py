@@ -203,6 +203,7 @@ def partner_status_update(
     savepoint: bool = True,
     source: str = StatusChangeSource.PARTNER,
     references: dict[str, str] | None = None,
+    locked_order: Order | None = None,
 ) -> tuple[Order, str]:
     """processPartnerStatusUpdate: apply a status in the partner's vocabulary.
 
@@ -212,6 +213,8 @@ def partner_status_update(
     older than the last one recorded, which is ignored so out-of-order delivery cannot
     move an order backwards. ``source`` goes to the history (a sync passes its own), and
     ``references`` (partner references to set) are written with the status, unless stale.
+    ``locked_order``: the order, when the caller already holds its row lock in this
+    transaction (saves looking it up again).
     Raises UnknownPartnerStatus, InvalidFields (occurred_at in the future), OrderNotFound,
     and TransitionRefused when the status engine refuses.
     """
@@ -221,7 +224,7 @@ def partner_status_update(
             {"occurred_at": ["Must not be more than 5 minutes in the future."]},
             summary="occurred_at is in the future.",
         )
-    order = _order_for(integration, partner_order_id, lock=True)
+    order = locked_order or _order_for(integration, partner_order_id, lock=True)
     if order is None:
         raise OrderNotFound(partner_order_id)
     last = order.partner_status_occurred_at

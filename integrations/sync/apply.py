@@ -6,9 +6,11 @@ status through ``partner_status_update``, stale-safe on ``updated_at``. A status
 cannot reach in one allowed transition is recorded as drift; a record that fails
 validation is skipped with its reason. A record that would change nothing costs no write.
 
-A page is applied in one transaction without savepoints. If the database refuses it (a
-partner API create of the same order won the race), the page is applied again record by
-record, each in its own savepoint, looking orders up first: nothing is lost or doubled.
+A page is applied in one transaction without savepoints, its known orders locked (FOR
+UPDATE) while it is applied, so their status updates need no second lookup. If the
+database refuses it (a partner API create of the same order won the race), the page is
+applied again record by record, each in its own savepoint, looking orders up first:
+nothing is lost or doubled.
 """
 
 from collections import Counter
@@ -69,6 +71,7 @@ class _Applier:
     def __init__(self, integration, run, orders: dict[str, Order], savepoints: bool):
         self.integration, self.run = integration, run
         self.orders, self.savepoints = orders, savepoints
+        self.locked = set(orders)  # rows this transaction holds: prefetched or created here
         self.drifted = 0
 
     def apply(self, record: PulledRecord) -> str:
@@ -90,10 +93,12 @@ class _Applier:
             occurred_at=record.updated_at if at_new else None,
         )
         self.orders[record.partner_order_id] = order
-        if not created:  # made meanwhile by the partner API: an update like any other
+        if created:
+            self.locked.add(record.partner_order_id)
+        else:  # made meanwhile by the partner API: an update like any other
             return self._update(order, record)
         if not at_new:
-            self._status(order, record, references={})
+            self._status(order, record, references={})  # ours: created in this transaction
         return CREATED
 
     def _update(self, order: Order, record: PulledRecord) -> str:
@@ -125,6 +130,7 @@ class _Applier:
                 savepoint=self.savepoints,
                 source=StatusChangeSource.SYNC,
                 references=references,
+                locked_order=order if record.partner_order_id in self.locked else None,
             )
         except TransitionRefused as refusal:
             drift_record(
@@ -186,12 +192,16 @@ def page_apply(
     ids = {record.partner_order_id for record in records}
     try:
         with transaction.atomic():
-            orders = orders_for_partner_ids(integration_id=integration.pk, partner_order_ids=ids)
+            orders = orders_for_partner_ids(
+                integration_id=integration.pk, partner_order_ids=ids, lock=True
+            )
             result = _apply_all(integration, run, records, orders, savepoints=False)
     except DatabaseError:
         # Lost a race with the partner API (or another writer): all of it was rolled back.
         with transaction.atomic():
-            orders = orders_for_partner_ids(integration_id=integration.pk, partner_order_ids=ids)
+            orders = orders_for_partner_ids(
+                integration_id=integration.pk, partner_order_ids=ids, lock=True
+            )
             result = _apply_all(integration, run, records, orders, savepoints=True)
     result.counts.update(early.counts)
     result.skipped = early.skipped + result.skipped
