@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from chargecars.admin_fields import (
     PrettyJSONField,
@@ -27,6 +28,7 @@ from integrations.models import (
     WebhookDelivery,
     current_drift_q,
 )
+from integrations.sync.drift import drift_counts
 from integrations.sync.mapping import RECORD_FIELDS, feed_mapping_errors
 from integrations.sync.preview import mapping_preview
 
@@ -165,7 +167,8 @@ class OrderDriftAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "last_seen_at",
     )
     list_filter = (("integration", admin.RelatedOnlyFieldListFilter), "source")
-    show_facets = admin.ShowFacets.ALWAYS  # the count per integration, beside each
+    show_facets = admin.ShowFacets.ALWAYS
+    change_list_template = "admin/integrations/orderdrift/change_list.html"
     list_select_related = ("order", "integration")
     search_fields = (
         "=order__order_number",
@@ -193,6 +196,16 @@ class OrderDriftAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             .get_queryset(request)
             .filter(current_drift_q())
             .defer(*related_secret_field_names(OrderDrift, "integration"))
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        counts = drift_counts()
+        names = dict(
+            PartnerIntegration.objects.filter(pk__in=counts).values_list("pk", "integration_name")
+        )
+        per_integration = sorted((names[pk], pk, count) for pk, count in counts.items())
+        return super().changelist_view(
+            request, {**(extra_context or {}), "drift_per_integration": per_integration}
         )
 
     @admin.display(description="order", ordering="order__order_number")
@@ -248,13 +261,17 @@ class FeedMappingForm(forms.ModelForm):
             "field_mapping",
         )
 
+    def clean_extra_query(self):
+        return self.cleaned_data["extra_query"] or {}  # empty: no fixed parameters
+
+    def clean_field_mapping(self):
+        return self.cleaned_data["field_mapping"] or {}  # empty: the default contract
+
     def clean(self):
         data = super().clean()
         if self.errors:
             return data
         candidate = FeedMapping(**{k: v for k, v in data.items() if k != "sample_record"})
-        candidate.extra_query = candidate.extra_query or {}
-        candidate.field_mapping = candidate.field_mapping or {}
         for name, messages in feed_mapping_errors(candidate).items():
             self.add_error(None if name == "__all__" else name, messages)
         return data
@@ -406,7 +423,7 @@ def sync_overview(integration: PartnerIntegration):
         "<th>error</th></tr>{}</table>"
         '<p><a href="{}?integration__id__exact={}">All sync runs of {}</a></p>',
         format_html_join("", "<p>{}</p>", ((line,) for line in lines)),
-        table or format_html("<tr><td colspan=5>No sync yet.</td></tr>"),
+        table or mark_safe("<tr><td colspan=5>No sync yet.</td></tr>"),
         runs_url,
         integration.pk,
         integration,
