@@ -171,7 +171,7 @@ def test_preview_mapping_shows_the_fields_a_sample_becomes_and_every_error(
     }
     good = '{"id": "ORD-1", "state": {"code": "CONFIRMED"}, "modified": "2025-06-01T10:30:00Z", "customer": {"name": "Jan"}}'  # noqa: E501
     bad = (
-        '{"id": "ORD-2", "state": {"code": "LOST"}, "modified": "soon", "customer": {"email": "x"}}'  # noqa: E501
+        '{"id": "ORD-2", "state": {"code": "LOST"}, "modified": "soon", "customer": {"email": "x"}}'
     )
 
     response = admin_client.post(MAPPING_ADD_URL, {**form, "sample_record": f"[{good}, {bad}]"})
