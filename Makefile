@@ -31,7 +31,7 @@ run: install .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_example_partners --if-empty
 	$(PY) manage.py ensure_admin --url http://127.0.0.1:$(PORT)/admin/
-	@echo "Starting web (http://127.0.0.1:$(PORT)/admin/), worker and beat. Ctrl-C stops all three."
+	@echo "Starting web (http://127.0.0.1:$(PORT)/admin/), worker, beat and the sandbox partner. Ctrl-C stops all four."
 	$(VENV)/bin/honcho start -f Procfile -e /dev/null
 
 test: install-dev .env
