@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 # The environment's PORT, else PORT= in .env, else 8000.
 PORT ?= $(or $(shell sed -n 's/^[[:space:]]*PORT[[:space:]]*=[[:space:]]*//p' .env 2>/dev/null | tail -n 1),8000)
 export PORT
+# Where the sandbox partner calls our API (honcho gives each process its own PORT).
+export CHARGECARS_URL ?= http://127.0.0.1:$(PORT)
 
 .PHONY: run test lint format bench bench-api bench-outbound bench-sync fuzz install install-dev clean .env
 # .env is phony: write_env.py runs every time and only fills in missing or empty keys.

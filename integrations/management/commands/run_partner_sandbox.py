@@ -79,8 +79,10 @@ class Command(BaseCommand):
         parser.add_argument("--integration", default=SANDBOX_INTEGRATION)
         parser.add_argument(
             "--chargecars-url",
-            default=f"http://127.0.0.1:{os.environ.get('PORT') or 8000}",
-            help="Where our partner API is (for the sandbox's own calls to it).",
+            # Not PORT: process managers (honcho, foreman) give each process its own.
+            default=os.environ.get("CHARGECARS_URL") or "http://127.0.0.1:8000",
+            help="Where our partner API is, for the sandbox's own calls to it "
+            "(default: CHARGECARS_URL, which `make run` sets, else http://127.0.0.1:8000).",
         )
         parser.add_argument("--client-id", default="")
         parser.add_argument("--client-secret", default="")
