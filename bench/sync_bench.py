@@ -193,21 +193,14 @@ def stop(process) -> None:
 # --- The partner API's creates/s -------------------------------------------------------------
 
 
-def api_creates_per_second(sandbox_url: str) -> dict:
-    from bench.api_bench import free_port, parse_wrk, wait_for_port
-
-    os.environ.update(child_env())
-    import django
-
-    django.setup()
-    from django.db import connection
+def _signed_creates(integration) -> list[str]:
+    """Pre-signed order creations, one per line as bench/requests.lua replays them."""
     from standardwebhooks.webhooks import Webhook
 
-    integration = integration_for("bench_api_side", sandbox_url)
     webhook = Webhook(integration.webhook_secret)
     now = datetime.now(tz=UTC)
     stamp = str(int(now.timestamp()))
-    path = "/api/v1/partners/bench_api_side/orders/"
+    path = f"/api/v1/partners/{integration.integration_name}/orders/"
     lines = []
     for i in range(API_REQUESTS):
         body = json.dumps(
@@ -223,6 +216,19 @@ def api_creates_per_second(sandbox_url: str) -> dict:
         msg_id = f"msg_{uuid.uuid4().hex}"
         signature = webhook.sign(msg_id, now, body)
         lines.append(f"POST\t{path}\t{msg_id}\t{stamp}\t{signature}\t{body}\n")
+    return lines
+
+
+def api_creates_per_second(sandbox_url: str) -> dict:
+    from bench.api_bench import free_port, parse_wrk, wait_for_port
+
+    os.environ.update(child_env())
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    lines = _signed_creates(integration_for("bench_api_side", sandbox_url))
     connection.close()
     warm, measured = WORK / "sync_api_warm.tsv", WORK / "sync_api.tsv"
     warm.write_text("".join(lines[:300]))

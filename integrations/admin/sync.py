@@ -1,18 +1,13 @@
 """Admin for the scheduled sync: sync runs, the drift report, feed mappings with Preview
 mapping, and the sync panel of an integration's page."""
 
-from django import forms
 from django.contrib import admin
-from django.contrib.admin import helpers
-from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from chargecars.admin_fields import (
-    PrettyJSONField,
     ReadOnlyAdminMixin,
     change_link,
     related_secret_field_names,
@@ -29,8 +24,6 @@ from integrations.models import (
     current_drift_q,
 )
 from integrations.sync.drift import drift_counts
-from integrations.sync.mapping import RECORD_FIELDS, feed_mapping_errors
-from integrations.sync.preview import mapping_preview
 
 STATUS_COLOURS = {
     SyncRunStatus.SUCCEEDED: "#2e7d32",
@@ -221,156 +214,13 @@ class OrderDriftAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return change_link(obj.sync_run) if obj.sync_run_id else "-"
 
 
-# --- Feed mappings ---------------------------------------------------------------------------
-
-
-class FeedMappingForm(forms.ModelForm):
-    extra_query = PrettyJSONField(required=False)
-    field_mapping = PrettyJSONField(
-        required=False,
-        help_text=format_html(
-            "Our field → dotted path in the partner's record, e.g. "
-            '<code>{{"partner_order_id": "id", "status": "state.code", "updated_at": '
-            '"modified", "customer_name": "customer.name"}}</code>. Needs partner_order_id, '
-            "status and updated_at. Empty: the default contract's names. Our fields: {}.",
-            ", ".join(RECORD_FIELDS),
-        ),
-    )
-    sample_record = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 10, "cols": 80, "style": "font-family: monospace"}),
-        help_text="Paste one record of the partner's feed (or a whole page) and press "
-        "<b>Preview mapping</b>: nothing is saved or synced.",
-    )
-
-    class Meta:
-        model = FeedMapping
-        fields = (
-            "integration",
-            "path",
-            "paging",
-            "page_size",
-            "updated_since_param",
-            "limit_param",
-            "cursor_param",
-            "page_param",
-            "time_format",
-            "extra_query",
-            "items_key",
-            "next_cursor_key",
-            "field_mapping",
-        )
-
-    def clean_extra_query(self):
-        return self.cleaned_data["extra_query"] or {}  # empty: no fixed parameters
-
-    def clean_field_mapping(self):
-        return self.cleaned_data["field_mapping"] or {}  # empty: the default contract
-
-    def clean(self):
-        data = super().clean()
-        if self.errors:
-            return data
-        candidate = FeedMapping(**{k: v for k, v in data.items() if k != "sample_record"})
-        for name, messages in feed_mapping_errors(candidate).items():
-            self.add_error(None if name == "__all__" else name, messages)
-        return data
-
-
-@admin.register(FeedMapping)
-class FeedMappingAdmin(admin.ModelAdmin):
-    form = FeedMappingForm
-    change_form_template = "admin/integrations/feedmapping/change_form.html"
-    list_display = ("integration", "path", "paging", "page_size", "items_key", "updated_at")
-    list_select_related = ("integration",)
-    autocomplete_fields = ("integration",)
-    fieldsets = (
-        (None, {"fields": ("integration",)}),
-        (
-            "Request",
-            {
-                "fields": (
-                    "path",
-                    "paging",
-                    "page_size",
-                    "updated_since_param",
-                    "limit_param",
-                    "cursor_param",
-                    "page_param",
-                    "time_format",
-                    "extra_query",
-                )
-            },
-        ),
-        ("Page", {"fields": ("items_key", "next_cursor_key")}),
-        ("Record", {"fields": ("field_mapping",)}),
-        ("Preview mapping", {"fields": ("sample_record",)}),
-    )
-
-    def get_queryset(self, request):
-        secrets = related_secret_field_names(FeedMapping, "integration")
-        return super().get_queryset(request).defer(*secrets)
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        if request.method == "POST" and "_preview" in request.POST:
-            return self._preview(request, object_id, form_url)
-        return super().changeform_view(request, object_id, form_url, extra_context)
-
-    def _preview(self, request, object_id, form_url):
-        """The change form again, with the posted (unsaved) mapping applied to the sample."""
-        obj = self.get_object(request, unquote(object_id)) if object_id else None
-        allowed = (
-            self.has_change_permission(request, obj) if obj else self.has_add_permission(request)
-        )
-        if not allowed:
-            raise PermissionDenied
-        form = self.get_form(request, obj, change=obj is not None)(request.POST, instance=obj)
-        form.is_valid()  # the errors show; the instance carries the posted values
-        mapping = form.instance
-        integration = PartnerIntegration.objects.filter(pk=mapping.integration_id).first()
-        preview = mapping_preview(
-            mapping=mapping,
-            integration=integration,
-            sample_text=request.POST.get("sample_record", "") or "{}",
-        )
-        fieldsets = self.get_fieldsets(request, obj)
-        admin_form = helpers.AdminForm(
-            form, list(fieldsets), {}, self.get_readonly_fields(request, obj), model_admin=self
-        )
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"{'Change' if obj else 'Add'} feed mapping",
-            "subtitle": str(obj) if obj else None,
-            "adminform": admin_form,
-            "object_id": object_id,
-            "original": obj,
-            "is_popup": False,
-            "to_field": None,
-            "media": self.media + admin_form.media,
-            "inline_admin_formsets": [],
-            "errors": helpers.AdminErrorList(form, []),
-            "preserved_filters": self.get_preserved_filters(request),
-            "preview": preview,
-        }
-        return self.render_change_form(
-            request, context, add=obj is None, change=obj is not None, obj=obj, form_url=form_url
-        )
-
-
 # --- The sync panel on an integration's page ---------------------------------------------------
 
 RECENT_RUNS = 8
 
 
-def sync_overview(integration: PartnerIntegration):
-    """Pause state, drift and feed mapping links, and the latest runs, for the change page."""
-    if integration is None or not integration.pk:
-        return "-"
-    runs = list(
-        SyncRun.objects.filter(integration=integration).order_by("-started_at", "-id")[:RECENT_RUNS]
-    )
-    drift = OrderDrift.objects.filter(current_drift_q(), integration=integration).count()
-    mapping = FeedMapping.objects.filter(integration=integration).first()
+def _sync_state_lines(integration: PartnerIntegration) -> list:
+    """Paused or not (and the webhooks waiting), orders in drift, which feed is read."""
     lines = []
     if not integration.sync_enabled:
         queued = WebhookDelivery.objects.filter(
@@ -383,15 +233,16 @@ def sync_overview(integration: PartnerIntegration):
                 queued,
             )
         )
-    drift_url = reverse("admin:integrations_orderdrift_changelist")
+    drift = OrderDrift.objects.filter(current_drift_q(), integration=integration).count()
     lines.append(
         format_html(
             '<a href="{}?integration__id__exact={}">{} orders in drift</a>',
-            drift_url,
+            reverse("admin:integrations_orderdrift_changelist"),
             integration.pk,
             drift,
         )
     )
+    mapping = FeedMapping.objects.filter(integration=integration).first()
     lines.append(
         format_html("Feed: {}", change_link(mapping, "custom feed mapping"))
         if mapping
@@ -401,8 +252,12 @@ def sync_overview(integration: PartnerIntegration):
             integration.pk,
         )
     )
-    runs_url = reverse("admin:integrations_syncrun_changelist")
-    table = format_html_join(
+    return lines
+
+
+def _recent_runs_rows(integration: PartnerIntegration):
+    runs = SyncRun.objects.filter(integration=integration).order_by("-started_at", "-id")
+    rows = format_html_join(
         "",
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
         (
@@ -415,16 +270,23 @@ def sync_overview(integration: PartnerIntegration):
                 f"{run.records_drift} drift",
                 run.error[:100],
             )
-            for run in runs
+            for run in runs[:RECENT_RUNS]
         ),
     )
+    return rows or mark_safe("<tr><td colspan=5>No sync yet.</td></tr>")
+
+
+def sync_overview(integration: PartnerIntegration):
+    """Pause state, drift and feed links, and the latest runs, for the change page."""
+    if integration is None or not integration.pk:
+        return "-"
     return format_html(
         "{}<table><tr><th>started</th><th>trigger</th><th>status</th><th>records</th>"
         "<th>error</th></tr>{}</table>"
         '<p><a href="{}?integration__id__exact={}">All sync runs of {}</a></p>',
-        format_html_join("", "<p>{}</p>", ((line,) for line in lines)),
-        table or mark_safe("<tr><td colspan=5>No sync yet.</td></tr>"),
-        runs_url,
+        format_html_join("", "<p>{}</p>", ((line,) for line in _sync_state_lines(integration))),
+        _recent_runs_rows(integration),
+        reverse("admin:integrations_syncrun_changelist"),
         integration.pk,
         integration,
     )

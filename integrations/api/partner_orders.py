@@ -219,11 +219,7 @@ def partner_status_update(
     and TransitionRefused when the status engine refuses.
     """
     to_status = _status_known(integration, status)
-    if occurred_at > timezone.now() + timedelta(minutes=5):
-        raise InvalidFields(
-            {"occurred_at": ["Must not be more than 5 minutes in the future."]},
-            summary="occurred_at is in the future.",
-        )
+    _not_in_future(occurred_at)
     order = locked_order or _order_for(integration, partner_order_id, lock=True)
     if order is None:
         raise OrderNotFound(partner_order_id)
@@ -258,9 +254,7 @@ def partner_status_update(
     except InvalidTransition as exc:
         # Nothing was applied: the order is left as it was read.
         order.partner_status_occurred_at, order.partner_external_references = previous
-        refusal = _transition_refused(integration, status, exc)
-        refusal.order, refusal.occurred_at = order, occurred_at
-        raise refusal from None
+        raise _transition_refused(integration, status, exc, order, occurred_at) from None
     return order, Outcome.APPLIED
 
 
@@ -273,8 +267,20 @@ def _status_known(integration: PartnerIntegration, status: str) -> str:
     return to_status
 
 
+def _not_in_future(occurred_at: datetime) -> None:
+    if occurred_at > timezone.now() + timedelta(minutes=5):
+        raise InvalidFields(
+            {"occurred_at": ["Must not be more than 5 minutes in the future."]},
+            summary="occurred_at is in the future.",
+        )
+
+
 def _transition_refused(
-    integration: PartnerIntegration, status: str, exc: InvalidTransition
+    integration: PartnerIntegration,
+    status: str,
+    exc: InvalidTransition,
+    order: Order,
+    occurred_at: datetime,
 ) -> TransitionRefused:
     """The status engine's refusal in the partner's vocabulary."""
     inverse = (integration.status_mapping or {}).get("partner_to_chargecars", {})
@@ -282,4 +288,6 @@ def _transition_refused(
         status=status,
         current_status=integration.partner_status_for(exc.current_status),
         allowed_statuses=sorted(p for p, ours in inverse.items() if ours in exc.allowed),
+        order=order,
+        occurred_at=occurred_at,
     )
