@@ -8,7 +8,7 @@ partner's status, or a newer partner status is accepted, it drops out of the rep
 
 from datetime import datetime
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count
 from django.utils import timezone
 
 from integrations.models import (
@@ -72,11 +72,6 @@ def on_partner_status_refused(sender, *, integration, refusal, **kwargs) -> None
         reported_at=refusal.occurred_at,
         source=DriftSource.API,
     )
-
-
-def drift_current() -> QuerySet:
-    """Every order in drift now, with its order and integration."""
-    return OrderDrift.objects.filter(current_drift_q()).select_related("order", "integration")
 
 
 def drift_counts() -> dict:

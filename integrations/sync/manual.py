@@ -4,7 +4,6 @@ button on its page); a worker runs it like a scheduled one, as trigger ``manual`
 import logging
 from dataclasses import dataclass
 
-from django.db import transaction
 from django.utils import timezone
 from django.utils.formats import date_format
 
@@ -34,8 +33,7 @@ def sync_now(*, integration: PartnerIntegration, user=None) -> SyncNowResult:
         )
     user_id = user.pk if user is not None and user.is_authenticated else None
     try:
-        with transaction.atomic():
-            queue.enqueue_sync(integration.pk, SyncTrigger.MANUAL, user_id=user_id)
+        queue.enqueue_sync(integration.pk, SyncTrigger.MANUAL, user_id=user_id)
     except Exception:
         logger.warning("Could not queue a manual sync of %s", integration, exc_info=True)
         return SyncNowResult(
