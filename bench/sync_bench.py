@@ -33,6 +33,9 @@ DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0
 SIZES = [int(n) for n in os.environ.get("BENCH_SYNC_ORDERS", "10000,100000").split(",")]
 API_SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))
 API_REQUESTS = int(os.environ.get("BENCH_API_REQUESTS", "20000"))
+# BENCH_SYNC_WEBHOOKS=0: the integrations subscribe to no event (no outbox rows), as in
+# `make bench-api`.
+WEBHOOKS = os.environ.get("BENCH_SYNC_WEBHOOKS", "1") != "0"
 WORK = ROOT / "var" / "bench"
 CLIENT_ID, CLIENT_SECRET = "bench", "bench-sandbox-secret-0123456789"
 WEBHOOK_SECRET = "whsec_" + "QmVuY2hTYW5kYm94V2ViaG9va1NlY3JldDAxMjM0NTY3"
@@ -80,6 +83,7 @@ def _cpu_seconds(pid: int) -> float:
 def integration_for(name: str, sandbox_url: str):
     """The bench's integration (made once): the sandbox partner, subscribed to every event,
     synced hourly, so each new order writes its outbox row as a batched partner's would."""
+    from integrations.config import WEBHOOK_EVENTS
     from integrations.models import PartnerIntegration
     from integrations.sync.sandbox.world import SANDBOX_STATUS_MAPPING
     from organizations.models import Organization
@@ -100,13 +104,7 @@ def integration_for(name: str, sandbox_url: str):
         },
         webhook_url=f"{sandbox_url}/webhooks",
         webhook_secret=WEBHOOK_SECRET,
-        webhook_events=[
-            "order_created",
-            "order_approved",
-            "installation_started",
-            "installation_completed",
-            "order_cancelled",
-        ],
+        webhook_events=list(WEBHOOK_EVENTS) if WEBHOOKS else [],
         status_mapping=SANDBOX_STATUS_MAPPING,
         sync_frequency="hourly",
     )
@@ -277,7 +275,7 @@ def api_creates_per_second(sandbox_url: str) -> dict:
 
 def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
-    log(f"database {DATABASE_URL}; sizes {SIZES}")
+    log(f"database {DATABASE_URL}; sizes {SIZES}; webhook events subscribed: {WEBHOOKS}")
     full: dict[int, dict] = {}
     unchanged = incremental = None
     api = None
