@@ -129,9 +129,10 @@ class Command(BaseCommand):
         stop = threading.Event()
         try:
             while not stop.wait(REFRESH_SECONDS):
-                warning = secrets.refresh()
-                if warning:
-                    self.stderr.write(self.style.WARNING(warning))
+                again = secrets.refresh()
+                if again != warning:  # say it once, and when it is fixed
+                    self.stderr.write(self.style.WARNING(again) if again else "Integration found.")
+                    warning = again
         except KeyboardInterrupt:
             pass
         finally:
