@@ -134,3 +134,50 @@ def test_the_example_loader_adds_the_sandbox_partner_only_where_local_urls_are_a
     assert sandbox.api_credentials["client_secret"] != "{encrypted_secret}"
     assert sandbox.webhook_secret.startswith("whsec_")
     assert json.dumps(sandbox.status_mapping).count("INSTALL_PLANNED") == 2
+
+
+def test_run_partner_sandbox_serves_n_frozen_orders(unused_tcp_port):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "run_partner_sandbox",
+            f"--port={unused_tcp_port}",
+            "--orders=7",
+            "--client-id=cli",
+            "--client-secret=sec-0123456789",
+        ],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith(f"Sandbox partner on http://127.0.0.1:{unused_tcp_port} (7 orders")
+        base = f"http://127.0.0.1:{unused_tcp_port}"
+        token = requests.post(
+            f"{base}/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "cli",
+                "client_secret": "sec-0123456789",
+            },
+            timeout=5,
+        ).json()["access_token"]
+        time.sleep(0.2)
+        page = requests.get(
+            f"{base}/orders", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        ).json()
+        assert len(page["orders"]) == 7 and page["next_cursor"] is None
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
