@@ -413,8 +413,8 @@ SYNC_MAX_PAGE_BYTES = _number("SYNC_MAX_PAGE_BYTES", 16 * 1024 * 1024, minimum=1
 # Seconds a sync holds its integration's lease; renewed after each page. A worker killed
 # mid-sync blocks the integration at most this long.
 SYNC_LEASE_SECONDS = _number("SYNC_LEASE_SECONDS", 300, minimum=10)
-# Retries of one feed request on 429, 5xx, timeouts and connection errors, and the first
-# wait between them in seconds (doubled each time; a longer Retry-After is honoured).
+# Retries of one feed request answered 429 or 5xx, and the first wait between them in
+# seconds (doubled each time; a longer Retry-After is honoured).
 SYNC_HTTP_RETRIES = _number("SYNC_HTTP_RETRIES", 3)
 SYNC_RETRY_BACKOFF_SECONDS = _number("SYNC_RETRY_BACKOFF_SECONDS", 2.0, cast=float)
 # Longest Retry-After a run waits for, in seconds; a longer one fails the run and the next

@@ -1,9 +1,9 @@
 """Reading the partner's order feed page by page, through ``PartnerClient``.
 
-Retries 429, 5xx, timeouts and connection errors with backoff inside the run (honouring
-``Retry-After``), lets the client refresh a token once on 401, and fails the run, naming
-what was wrong, on any other answer, on a page that is not the contract's JSON, and on a
-cursor seen twice. ``SYNC_MAX_PAGES`` bounds one run.
+Retries 429 and 5xx answers (of the feed or its token endpoint) with backoff inside the
+run (honouring ``Retry-After``), lets the client refresh a token once on 401, and fails
+the run, naming what was wrong, on any other answer, on no answer at all, on a page that
+is not the contract's JSON, and on a cursor seen twice. ``SYNC_MAX_PAGES`` bounds one run.
 """
 
 import time
@@ -163,8 +163,9 @@ class FeedReader:
             try:
                 response = self.client.get(self.mapping.path, params=params, stream=True)
             except PartnerAPIError as exc:
-                status = exc.status_code
-                if (status is None or status in RETRYABLE) and attempt < tries:
+                # No answer at all (a name that does not resolve, a refused connection, a
+                # timeout) is not retried here: the next scheduled sync tries again.
+                if exc.status_code in RETRYABLE and attempt < tries:
                     self._wait(attempt, None)
                     continue
                 raise SyncFailed(f"Page {number}: {exc}") from None

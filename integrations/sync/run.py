@@ -203,6 +203,8 @@ def _save_progress(lease: Lease, progress: _Progress) -> None:
 
 def _close(lease: Lease, progress: _Progress, status: str, error: str = "", **state) -> None:
     _save_requests(lease, progress)
+    counts = ", ".join(f"{n} {k.removeprefix('records_')}" for k, n in progress.counts.items())
+    logger.info("Sync of %s %s: %s pages, %s", lease.state.pk, status, progress.pages, counts)
     SyncRun.objects.filter(pk=lease.run.pk).update(
         status=status,
         finished_at=timezone.now(),
