@@ -306,7 +306,16 @@ SPECTACULAR_SETTINGS = {
         "Create orders and send status updates for your ChargeCars integration. Every "
         "request is signed with Standard Webhooks headers (webhook-id, webhook-timestamp, "
         "webhook-signature) using your integration's whsec_ secret. Errors are RFC 9457 "
-        "problem details (application/problem+json)."
+        "problem details (application/problem+json).\n\n"
+        "ChargeCars can also read your order changes on a schedule. By default it calls "
+        "`GET {your api_base_url}/orders?updated_since=<RFC 3339>&limit=<1..500>[&cursor=...]` "
+        "with the authentication agreed with ChargeCars and expects `200` with "
+        '`{"orders": [{"partner_order_id", "status" (your vocabulary), "updated_at" '
+        '(RFC 3339 with offset), and any field of the create endpoint below}], '
+        '"next_cursor": "<opaque>" or null}`, following pages until `next_cursor` is null. '
+        "Unknown statuses and invalid records are skipped and reported to ChargeCars "
+        "operations; 429/503 with Retry-After slow us down. Another shape can be mapped by "
+        "ChargeCars: send operations a sample page."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
