@@ -306,7 +306,16 @@ SPECTACULAR_SETTINGS = {
         "Create orders and send status updates for your ChargeCars integration. Every "
         "request is signed with Standard Webhooks headers (webhook-id, webhook-timestamp, "
         "webhook-signature) using your integration's whsec_ secret. Errors are RFC 9457 "
-        "problem details (application/problem+json)."
+        "problem details (application/problem+json).\n\n"
+        "ChargeCars can also read your order changes on a schedule. By default it calls "
+        "`GET {your api_base_url}/orders?updated_since=<RFC 3339>&limit=<1..500>[&cursor=...]` "
+        "with the authentication agreed with ChargeCars and expects `200` with "
+        '`{"orders": [{"partner_order_id", "status" (your vocabulary), "updated_at" '
+        '(RFC 3339 with offset), and any field of the create endpoint below}], '
+        '"next_cursor": "<opaque>" or null}`, following pages until `next_cursor` is null. '
+        "Unknown statuses and invalid records are skipped and reported to ChargeCars "
+        "operations; 429/503 with Retry-After slow us down. Another shape can be mapped by "
+        "ChargeCars: send operations a sample page."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -399,6 +408,34 @@ for _name in ("INBOUND_EVENT_RETENTION_DAYS", "DELIVERY_ATTEMPT_RETENTION_DAYS")
     if globals()[_name] < 0:
         raise ImproperlyConfigured(f"{_name} must be a number of days, or 0 to keep everything.")
 
+# --- Scheduled sync (integrations/sync) ----------------------------------------------------
+# Seconds between two runs of the sync dispatcher (beat), which starts the syncs that are due.
+SYNC_DISPATCH_INTERVAL = _number("SYNC_DISPATCH_INTERVAL", 60.0, cast=float, above=0)
+# How often a real_time integration is reconciled by a pull, in seconds.
+SYNC_REAL_TIME_RECONCILE_SECONDS = _number("SYNC_REAL_TIME_RECONCILE_SECONDS", 900, minimum=1)
+# A sync asks for changes since the start of the last successful one minus this many seconds.
+SYNC_OVERLAP_SECONDS = _number("SYNC_OVERLAP_SECONDS", 60)
+# Pages one run reads at most; a run that reaches it is `partial` and the next one goes on.
+SYNC_MAX_PAGES = _number("SYNC_MAX_PAGES", 500, minimum=1)
+# Largest page we read, in bytes; a bigger answer fails the run.
+SYNC_MAX_PAGE_BYTES = _number("SYNC_MAX_PAGE_BYTES", 16 * 1024 * 1024, minimum=1024)
+# Seconds a sync holds its integration's lease; renewed after each page. A worker killed
+# mid-sync blocks the integration at most this long.
+SYNC_LEASE_SECONDS = _number("SYNC_LEASE_SECONDS", 300, minimum=10)
+# Retries of one feed request answered 429 or 5xx, and the first wait between them in
+# seconds (doubled each time; a longer Retry-After is honoured).
+SYNC_HTTP_RETRIES = _number("SYNC_HTTP_RETRIES", 3)
+SYNC_RETRY_BACKOFF_SECONDS = _number("SYNC_RETRY_BACKOFF_SECONDS", 2.0, cast=float)
+# Longest Retry-After a run waits for, in seconds; a longer one fails the run and the next
+# scheduled sync waits as long as the partner asked.
+SYNC_RETRY_AFTER_MAX = _number("SYNC_RETRY_AFTER_MAX", 60)
+# Skipped records kept (with the reason) per run; all of them are counted.
+SYNC_SKIPPED_RECORDS_KEPT = _number("SYNC_SKIPPED_RECORDS_KEPT", 100)
+# Time limits of one sync task, in seconds (a run stopped by the soft one is `partial`).
+SYNC_TASK_SOFT_TIME_LIMIT = _number("SYNC_TASK_SOFT_TIME_LIMIT", 1800, minimum=1)
+# The sandbox partner's port (`manage.py run_partner_sandbox`, `make run`).
+PARTNER_SANDBOX_PORT = _number("PARTNER_SANDBOX_PORT", 8765, minimum=1)
+
 CELERY_BEAT_SCHEDULE["records-prune"] = {
     "task": "integrations.tasks.records_prune",
     "schedule": crontab(hour=3, minute=17),
@@ -407,6 +444,11 @@ CELERY_BEAT_SCHEDULE["webhook-deliveries-dispatch"] = {
     "task": "integrations.outbound.tasks.webhook_deliveries_dispatch",
     "schedule": WEBHOOK_DISPATCH_INTERVAL,
     "options": {"expires": WEBHOOK_DISPATCH_INTERVAL * 2},
+}
+CELERY_BEAT_SCHEDULE["integrations-sync-dispatch"] = {
+    "task": "integrations.sync.tasks.integrations_sync_dispatch",
+    "schedule": SYNC_DISPATCH_INTERVAL,
+    "options": {"expires": SYNC_DISPATCH_INTERVAL},
 }
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

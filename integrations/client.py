@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
@@ -47,10 +48,41 @@ class PartnerAPIError(Exception):
         self.status_code = status_code
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One HTTP request the client made, for a caller that logs them (the sync does).
+
+    ``url`` is redacted; ``status_code`` is None when no answer came (``error`` says why).
+    """
+
+    method: str
+    url: str
+    status_code: int | None
+    duration_ms: int
+    error: str = ""
+
+
 class PartnerClient:
-    def __init__(self, integration: PartnerIntegration):
+    """``max_retries`` replaces PARTNER_API_MAX_RETRIES for idempotent calls (a caller with
+    its own retry policy passes 0); ``on_exchange`` is called with every HTTP request made,
+    token requests and retries included."""
+
+    def __init__(
+        self,
+        integration: PartnerIntegration,
+        *,
+        max_retries: int | None = None,
+        on_exchange: Callable[[Exchange], None] | None = None,
+    ):
         self.integration = integration
         self.credentials: dict = dict(integration.api_credentials or {})
+        self.max_retries = settings.PARTNER_API_MAX_RETRIES if max_retries is None else max_retries
+        self.on_exchange = on_exchange
+
+    def _observe(self, method: str, url: str, started: float, status=None, error="") -> None:
+        if self.on_exchange is not None:
+            elapsed = int((time.perf_counter() - started) * 1000)
+            self.on_exchange(Exchange(method, redact_url(url), status, elapsed, error))
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -162,6 +194,7 @@ class PartnerClient:
             data.update(client_id=auth[0], client_secret=auth[1])
             auth = None
         where = redact_url(endpoint)
+        started = time.perf_counter()
         try:
             response = session_for(endpoint).post(
                 endpoint,
@@ -172,9 +205,11 @@ class PartnerClient:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise PartnerAPIError(
-                f"Token endpoint {where} unreachable: {error_text(exc, endpoint)}"
-            ) from None
+            reason = f"Token endpoint {where} unreachable: {error_text(exc, endpoint)}"
+            reason = _without(reason, {}, auth)
+            self._observe("POST", endpoint, started, error=reason)
+            raise PartnerAPIError(reason) from None
+        self._observe("POST", endpoint, started, status=response.status_code)
         if response.status_code != 200:
             raise PartnerAPIError(
                 f"Token endpoint {where} answered {response.status_code}"
@@ -217,7 +252,7 @@ class PartnerClient:
         headers.setdefault("Accept", "application/json")
         if self.integration.api_version:
             headers.setdefault(API_VERSION_HEADER, str(self.integration.api_version))
-        tries = 1 + (settings.PARTNER_API_MAX_RETRIES if method in IDEMPOTENT_METHODS else 0)
+        tries = 1 + (self.max_retries if method in IDEMPOTENT_METHODS else 0)
         where = redact_url(url)
         for attempt in range(1, tries + 1):
             started = time.perf_counter()
@@ -232,15 +267,18 @@ class PartnerClient:
                     **kwargs,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
+                reason = _without(error_text(exc, url), credential_headers, auth)
+                self._observe(method, url, started, error=reason)
                 if attempt < tries:
                     time.sleep(0.2 * 2 ** (attempt - 1))
                     continue
-                reason = _without(error_text(exc, url), credential_headers, auth)
                 raise PartnerAPIError(f"{method} {where} failed: {reason}") from None
             except requests.RequestException as exc:
                 # e.g. InvalidHeader, whose message quotes the offending header value
                 reason = _without(error_text(exc, url), credential_headers, auth)
+                self._observe(method, url, started, error=reason)
                 raise PartnerAPIError(f"{method} {where} failed: {reason}") from None
+            self._observe(method, url, started, status=response.status_code)
             logger.info(
                 "Partner API %s %s -> %s in %d ms",
                 method,

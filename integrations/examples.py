@@ -2,11 +2,14 @@
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import transaction
 
+from integrations.config import WEBHOOK_EVENTS
 from integrations.models import PartnerIntegration
 from integrations.outbound.actions import delivery_cancel
 from integrations.secrets import generate_webhook_secret
+from integrations.sync.sandbox.world import SANDBOX_STATUS_MAPPING
 from orders.selectors import order_for_partner
 from orders.services import order_change_status, order_create
 from organizations.models import Organization
@@ -211,6 +214,47 @@ def _with_generated_secrets(credentials: dict) -> dict:
     }
 
 
+SANDBOX_INTEGRATION_NAME = "chargecars_sandbox"
+
+
+def sandbox_integration() -> dict:
+    """The integration of the sandbox partner (`manage.py run_partner_sandbox`) on this
+    machine: OAuth2 client credentials it accepts, its feed and its webhook receiver."""
+    base = f"http://127.0.0.1:{settings.PARTNER_SANDBOX_PORT}"
+    return {
+        "integration_name": SANDBOX_INTEGRATION_NAME,
+        "api_base_url": base,
+        "api_version": "1",
+        "authentication_type": "oauth2",
+        "api_credentials": {
+            "client_id": "chargecars",
+            "client_secret": "{encrypted_secret}",
+            "token_endpoint": f"{base}/oauth/token",
+        },
+        "webhook_url": f"{base}/webhooks",
+        "webhook_secret": "{webhook_secret}",
+        "webhook_events": list(WEBHOOK_EVENTS),
+        "status_mapping": SANDBOX_STATUS_MAPPING,
+        "is_active": True,
+        "sync_enabled": True,
+        "sync_frequency": "real_time",
+    }
+
+
+def _examples() -> list[ExamplePartner]:
+    """The document's partners, and the sandbox partner where partner URLs may be local
+    (PARTNER_ALLOW_PRIVATE_NETWORKS: development and tests, never production)."""
+    if not settings.PARTNER_ALLOW_PRIVATE_NETWORKS:
+        return EXAMPLE_PARTNERS
+    sandbox = ExamplePartner(
+        "ChargeCars sandbox partner",
+        "partner_other",
+        "sandbox@chargecars.example",
+        sandbox_integration(),
+    )
+    return [*EXAMPLE_PARTNERS, sandbox]
+
+
 @transaction.atomic
 def example_partners_load() -> dict[str, int]:
     """Create the example organizations, integrations and orders that do not exist yet.
@@ -219,7 +263,7 @@ def example_partners_load() -> dict[str, int]:
     changes nothing; generated secrets are made only when an integration is created.
     """
     created = {"organizations": 0, "integrations": 0, "orders": 0}
-    for example in EXAMPLE_PARTNERS:
+    for example in _examples():
         values = dict(example.integration)
         name = values.pop("integration_name")
         integration = PartnerIntegration.objects.filter(integration_name=name).first()

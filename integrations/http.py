@@ -174,4 +174,6 @@ def error_text(exc: BaseException, url: str | None) -> str:
             if secret:
                 for form in (secret, requote_uri(secret)):
                     text = text.replace(form, "[redacted]")
-    return text[:500]
+    # urllib3 quotes the path with the query string it sent (parameters passed apart from
+    # the URL, such as a feed's): a partner may put a token there.
+    return _QUERY.sub("?[redacted]", text)[:500]

@@ -162,7 +162,10 @@ def test_documents_verification_query_returns_the_example_partners():
         cursor.execute(VERIFICATION_SQL)
         rows = sorted(cursor.fetchall())
 
+    # The sandbox partner is loaded beside the document's examples where partner URLs may
+    # be local (development, tests: PARTNER_ALLOW_PRIVATE_NETWORKS).
     assert [(name, partner, bool(active)) for name, partner, active in rows] == [
+        ("chargecars_sandbox", "ChargeCars sandbox partner", True),
         ("eneco_api", "Eneco", True),
         ("installatiegroep_noord_api", "Installatiegroep Noord", True),
         ("volvo_dealer_api", "Volvo Car Dealers Nederland", True),
@@ -176,7 +179,7 @@ def test_loading_example_partners_twice_creates_nothing_the_second_time():
 
     second = example_partners_load()
 
-    assert first == {"organizations": 3, "integrations": 3, "orders": 3}
+    assert first == {"organizations": 4, "integrations": 4, "orders": 3}  # with the sandbox
     assert second == {"organizations": 0, "integrations": 0, "orders": 0}
     assert PartnerIntegration.objects.get(integration_name="eneco_api").webhook_secret == (
         secret_before
@@ -220,7 +223,7 @@ def test_loading_example_partners_again_keeps_an_organization_ops_renamed():
 
     assert again == {"organizations": 0, "integrations": 0, "orders": 0}
     assert not Organization.objects.filter(name="Eneco").exists()
-    assert Organization.objects.count() == 3
+    assert Organization.objects.count() == 4  # the document's three and the sandbox
 
 
 @pytest.mark.django_db
@@ -228,7 +231,7 @@ def test_make_run_loads_the_examples_into_an_empty_database_only(capsys):
     # `make run` runs `load_example_partners --if-empty` on every start: examples ops
     # deleted must not come back; the command without the flag adds what is missing.
     call_command("load_example_partners", "--if-empty")
-    assert "created 3 organizations, 3 integrations, 3 orders" in capsys.readouterr().out
+    assert "created 4 organizations, 4 integrations, 3 orders" in capsys.readouterr().out
     PartnerIntegration.objects.get(integration_name="eneco_api").orders.all().delete()
     PartnerIntegration.objects.filter(integration_name="eneco_api").delete()
 

@@ -1,5 +1,5 @@
 """The Django admin of partner integrations, one module per area."""
 
-from integrations.admin import inbound, integrations, outbound
+from integrations.admin import feed_mappings, inbound, integrations, outbound, sync
 
-__all__ = ["inbound", "integrations", "outbound"]
+__all__ = ["feed_mappings", "inbound", "integrations", "outbound", "sync"]

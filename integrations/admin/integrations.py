@@ -1,12 +1,16 @@
 """Admin for partner integrations: the configuration form, health, and actions on them."""
 
 from django.contrib import admin, messages
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from chargecars.admin_fields import ReadOnlyAdminMixin, secret_field_names
 from integrations.admin.forms import PartnerIntegrationAdminForm, masked_credentials
+from integrations.admin.sync import sync_overview
 from integrations.client import client_test_connection
 from integrations.models import PartnerIntegration
 from integrations.monitoring.health import (
@@ -18,6 +22,7 @@ from integrations.outbound.actions import delivery_send_test
 from integrations.outbound.holds import deliveries_resume
 from integrations.secrets import mask_secret
 from integrations.signing import webhook_secret_rotate
+from integrations.sync.manual import sync_now
 from organizations.models import Organization
 
 SECRET_FIELDS = secret_field_names(PartnerIntegration)
@@ -68,11 +73,20 @@ def resume_webhook_deliveries(modeladmin, request, queryset):
         modeladmin.message_user(request, f"Held deliveries, {integration}: {text}.", messages.INFO)
 
 
+@admin.action(description="Sync now", permissions=["change"])
+def sync_integrations_now(modeladmin, request, queryset):
+    for integration in queryset:
+        result = sync_now(integration=integration, user=request.user)
+        level = messages.SUCCESS if result.queued else messages.WARNING
+        modeladmin.message_user(request, result.message, level)
+
+
 INTEGRATION_ACTIONS = (
     rotate_webhook_secret,
     send_test_webhook,
     test_connection,
     resume_webhook_deliveries,
+    sync_integrations_now,
 )
 
 
@@ -86,7 +100,7 @@ class HealthListFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         return [
             ("failing", f"Failing (error in the last 24 h or success < {FAILING_SUCCESS_RATE}%)"),
-            ("stale", "Stale (sync overdue by twice its period, or never synced)"),
+            ("stale", "Stale (sync enabled, no successful sync for two periods)"),
             ("healthy", "Healthy"),
         ]
 
@@ -105,6 +119,7 @@ class HealthListFilter(admin.SimpleListFilter):
 class PartnerIntegrationAdmin(admin.ModelAdmin):
     form = PartnerIntegrationAdminForm
     actions = INTEGRATION_ACTIONS
+    change_form_template = "admin/integrations/partnerintegration/change_form.html"
     list_display = (
         "integration_name",
         "partner_organization",
@@ -134,6 +149,7 @@ class PartnerIntegrationAdmin(admin.ModelAdmin):
         "success_rate",
         "last_error_at",
         "last_error_message",
+        "sync_overview",
     )
     fieldsets = (
         (
@@ -170,6 +186,7 @@ class PartnerIntegrationAdmin(admin.ModelAdmin):
             "Monitoring",
             {"fields": ("last_sync_at", "success_rate", "last_error_at", "last_error_message")},
         ),
+        ("Sync", {"fields": ("sync_overview",)}),
     )
 
     def get_readonly_fields(self, request, obj=None):
@@ -198,6 +215,35 @@ class PartnerIntegrationAdmin(admin.ModelAdmin):
         if db_field.name == "partner_organization":
             kwargs["queryset"] = Organization.objects.partners()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/sync-now/",
+                self.admin_site.admin_view(self.sync_now_view),
+                name="integrations_partnerintegration_sync_now",
+            ),
+            *super().get_urls(),
+        ]
+
+    def sync_now_view(self, request, object_id):
+        """POST: queue a manual sync of the integration, then back to its page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        integration = get_object_or_404(PartnerIntegration, pk=object_id)
+        if not self.has_change_permission(request, integration):
+            raise PermissionDenied
+        result = sync_now(integration=integration, user=request.user)
+        self.message_user(
+            request, result.message, messages.SUCCESS if result.queued else messages.WARNING
+        )
+        return HttpResponseRedirect(
+            reverse("admin:integrations_partnerintegration_change", args=[integration.pk])
+        )
+
+    @admin.display(description="Sync runs, drift and feed")
+    def sync_overview(self, obj):
+        return sync_overview(obj)
 
     @admin.display(description="Success rate", ordering="success_rate")
     def success_rate_display(self, obj):

@@ -86,7 +86,9 @@ def _refusals_answered(handler: Callable[..., Result]) -> Callable[..., Result]:
         try:
             return handler(**kwargs)
         except PartnerOrderError as error:
-            raise _problem_for(error) from None
+            problem = _problem_for(error)
+            problem.refusal = error  # for what happens once the refusal is stored
+            raise problem from None
 
     return handle
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from chargecars.rows import row_insert
 from integrations.api.handlers import ACTION_HANDLERS
+from integrations.api.partner_orders import TransitionRefused, partner_status_refused
 from integrations.api.problems import ProblemError
 from integrations.models import InboundEvent, PartnerIntegration
 
@@ -179,6 +180,7 @@ def inbound_request_process(
     event = _event_for(
         request, kind=kind, original=original, signature_verdict=InboundEvent.Verdict.VALID
     )
+    refusal = None
     for attempt in (1, 2):
         try:
             # Any error rolls this whole transaction back, so the services skip their
@@ -197,6 +199,7 @@ def inbound_request_process(
             return event
         except ProblemError as problem:
             _fill_from_problem(event, problem)
+            refusal = problem.refusal
             break
         except IntegrityError:
             # Either the event insert lost to an earlier or concurrent request with this
@@ -210,11 +213,16 @@ def inbound_request_process(
     try:
         with transaction.atomic():
             row_insert(event)
-        return event
     except IntegrityError:
         if kind == InboundEvent.Kind.REQUEST and (found := _original_for(request)):
             return _record_duplicate(request, found)
         raise
+    if isinstance(refusal, TransitionRefused):
+        # The partner and we disagree on where the order is (the drift report keeps it).
+        partner_status_refused.send(
+            sender=TransitionRefused, integration=request.integration, refusal=refusal
+        )
+    return event
 
 
 @transaction.atomic

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
+from django.dispatch import Signal
 from django.utils import timezone
 
 from chargecars.rows import row_update
@@ -33,6 +34,12 @@ _PARTNER_ORDER_ID_RE = re.compile(PARTNER_ORDER_ID_PATTERN)
 REFERENCE_FIELDS = tuple(
     key for key in PARTNER_REFERENCE_KEYS if key not in ("partner_order_id", "sync_last_updated")
 )
+
+
+# Sent once a partner's status the status engine refused (TransitionRefused) is final, i.e.
+# after the partner API stored its refusal; arguments: integration, refusal. The sync records
+# it in the drift report (it applies its own refusals directly).
+partner_status_refused = Signal()
 
 
 # --- Errors ----------------------------------------------------------------------------------
@@ -72,7 +79,15 @@ class TransitionRefused(PartnerOrderError):
     ``allowed_statuses`` (where it may move next) are in the partner's vocabulary.
     """
 
-    def __init__(self, *, status: str, current_status: str, allowed_statuses: list[str]):
+    def __init__(
+        self,
+        *,
+        status: str,
+        current_status: str,
+        allowed_statuses: list[str],
+        order: Order | None = None,
+        occurred_at: datetime | None = None,
+    ):
         super().__init__(
             f"The order is {current_status!r} and cannot move to {status!r}. "
             f"Allowed next: {', '.join(allowed_statuses) or 'none (the order is final)'}."
@@ -80,6 +95,9 @@ class TransitionRefused(PartnerOrderError):
         self.status = status
         self.current_status = current_status
         self.allowed_statuses = allowed_statuses
+        # The order as it was (nothing of the update was applied) and the partner's time.
+        self.order = order
+        self.occurred_at = occurred_at
 
 
 class InvalidFields(PartnerOrderError):
@@ -123,6 +141,9 @@ def partner_order_create(
     inbound_event: InboundEvent | None = None,
     savepoint: bool = True,
     existing_first: bool = False,
+    source: str = StatusChangeSource.PARTNER,
+    note: str = "Created by the partner API.",
+    occurred_at: datetime | None = None,
 ) -> tuple[Order, bool]:
     """createOrderFromPartner: a new order in status ``new``, or the existing one.
 
@@ -130,6 +151,9 @@ def partner_order_create(
     between concurrent creates. With ``savepoint`` (the default) the loser returns the
     winner's order; without it the IntegrityError propagates and the caller retries in
     a new transaction with ``existing_first=True``, which looks the order up first.
+    ``source`` and ``note`` go to the history (a sync passes its own); ``occurred_at``, the
+    partner's time of the order's status when it is known (a pulled record's updated_at),
+    is recorded as for a status update, so older updates are recognised as stale.
     Raises InvalidFields for values the order model refuses.
     """
     if existing_first and (existing := _order_for(integration, data["partner_order_id"])):
@@ -140,12 +164,14 @@ def partner_order_create(
     references.setdefault("partner_system", integration.integration_name)
     references["sync_last_updated"] = rfc3339(received)
     fields = {key: data[key] for key in ORDER_DETAIL_FIELDS if key in data}
+    if occurred_at is not None:
+        fields["partner_status_occurred_at"] = occurred_at
     try:
         order = order_create(
-            source=StatusChangeSource.PARTNER,
+            source=source,
             integration=integration,
             inbound_event=inbound_event,
-            note="Created by the partner API.",
+            note=note,
             partner_external_references=references,
             savepoint=savepoint,
             **fields,
@@ -175,6 +201,9 @@ def partner_status_update(
     note: str = "",
     inbound_event: InboundEvent | None = None,
     savepoint: bool = True,
+    source: str = StatusChangeSource.PARTNER,
+    references: dict[str, str] | None = None,
+    locked_order: Order | None = None,
 ) -> tuple[Order, str]:
     """processPartnerStatusUpdate: apply a status in the partner's vocabulary.
 
@@ -182,25 +211,27 @@ def partner_status_update(
     status (a partner repeating itself, or two partner statuses mapped to one of ours),
     which records the update's time and changes nothing else; ``stale`` for an update
     older than the last one recorded, which is ignored so out-of-order delivery cannot
-    move an order backwards. Raises UnknownPartnerStatus, InvalidFields (occurred_at in
-    the future), OrderNotFound, and TransitionRefused when the status engine refuses.
+    move an order backwards. ``source`` goes to the history (a sync passes its own), and
+    ``references`` (partner references to set) are written with the status, unless stale.
+    ``locked_order``: the order, when the caller already holds its row lock in this
+    transaction (saves looking it up again).
+    Raises UnknownPartnerStatus, InvalidFields (occurred_at in the future), OrderNotFound,
+    and TransitionRefused when the status engine refuses.
     """
     to_status = _status_known(integration, status)
-    if occurred_at > timezone.now() + timedelta(minutes=5):
-        raise InvalidFields(
-            {"occurred_at": ["Must not be more than 5 minutes in the future."]},
-            summary="occurred_at is in the future.",
-        )
-    order = _order_for(integration, partner_order_id, lock=True)
+    _not_in_future(occurred_at)
+    order = locked_order or _order_for(integration, partner_order_id, lock=True)
     if order is None:
         raise OrderNotFound(partner_order_id)
     last = order.partner_status_occurred_at
     if last is not None and occurred_at < last:
         return order, Outcome.STALE
     received = inbound_event.received_at if inbound_event else timezone.now()
+    previous = order.partner_status_occurred_at, order.partner_external_references
     order.partner_status_occurred_at = occurred_at
     order.partner_external_references = {
         **order.partner_external_references,
+        **(references or {}),
         "sync_last_updated": rfc3339(received),
     }
     if to_status == order.status:
@@ -212,7 +243,7 @@ def partner_status_update(
         order_change_status(
             order=order,
             to_status=to_status,
-            source=StatusChangeSource.PARTNER,
+            source=source,
             integration=integration,
             note=note or f"Partner status {status}.",
             inbound_event=inbound_event,
@@ -221,7 +252,9 @@ def partner_status_update(
             savepoint=savepoint,
         )
     except InvalidTransition as exc:
-        raise _transition_refused(integration, status, exc) from None
+        # Nothing was applied: the order is left as it was read.
+        order.partner_status_occurred_at, order.partner_external_references = previous
+        raise _transition_refused(integration, status, exc, order, occurred_at) from None
     return order, Outcome.APPLIED
 
 
@@ -234,8 +267,20 @@ def _status_known(integration: PartnerIntegration, status: str) -> str:
     return to_status
 
 
+def _not_in_future(occurred_at: datetime) -> None:
+    if occurred_at > timezone.now() + timedelta(minutes=5):
+        raise InvalidFields(
+            {"occurred_at": ["Must not be more than 5 minutes in the future."]},
+            summary="occurred_at is in the future.",
+        )
+
+
 def _transition_refused(
-    integration: PartnerIntegration, status: str, exc: InvalidTransition
+    integration: PartnerIntegration,
+    status: str,
+    exc: InvalidTransition,
+    order: Order,
+    occurred_at: datetime,
 ) -> TransitionRefused:
     """The status engine's refusal in the partner's vocabulary."""
     inverse = (integration.status_mapping or {}).get("partner_to_chargecars", {})
@@ -243,4 +288,6 @@ def _transition_refused(
         status=status,
         current_status=integration.partner_status_for(exc.current_status),
         allowed_statuses=sorted(p for p, ours in inverse.items() if ours in exc.allowed),
+        order=order,
+        occurred_at=occurred_at,
     )

@@ -43,6 +43,8 @@ class ProblemError(Exception):
         self.errors = errors
         self.headers = headers or {}
         self.extra = extra
+        # The service error this problem answers, if any (e.g. a TransitionRefused).
+        self.refusal: Exception | None = None
 
     def as_dict(self) -> dict:
         document = {

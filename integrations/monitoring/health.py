@@ -2,23 +2,30 @@
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Q
 
 from integrations.models import SYNC_PERIODS, SyncFrequency
 
 FAILING_SUCCESS_RATE = 90
-# Real-time integrations push on commit; their scheduled sync runs at least hourly.
-REAL_TIME_STALE_AFTER = timedelta(hours=2)
+
+
+def _sync_period(frequency: str) -> timedelta:
+    if frequency == SyncFrequency.REAL_TIME:
+        # Real-time integrations push on commit; a pull reconciles them on this period.
+        return timedelta(seconds=settings.SYNC_REAL_TIME_RECONCILE_SECONDS)
+    return SYNC_PERIODS[frequency]
 
 
 def stale_integrations_q(now: datetime) -> Q:
-    """Sync enabled, and not synced within twice its period (or never synced)."""
-    overdue = Q(last_sync_at__isnull=True)
-    for frequency, period in SYNC_PERIODS.items():
-        overdue |= Q(sync_frequency=frequency, last_sync_at__lt=now - 2 * period)
-    overdue |= Q(
-        sync_frequency=SyncFrequency.REAL_TIME, last_sync_at__lt=now - REAL_TIME_STALE_AFTER
-    )
+    """Sync enabled, and no successful sync for two of its periods (counted from its
+    creation when it never synced)."""
+    overdue = Q()
+    for frequency in SyncFrequency.values:
+        cutoff = now - 2 * _sync_period(frequency)
+        overdue |= Q(sync_frequency=frequency) & (
+            Q(last_sync_at__lt=cutoff) | Q(last_sync_at__isnull=True, created_at__lt=cutoff)
+        )
     return Q(sync_enabled=True) & overdue
 
 

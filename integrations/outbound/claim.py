@@ -12,12 +12,25 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from integrations.models import WORKER_LOST, DeliveryAttempt, DeliveryState, WebhookDelivery
+from integrations.models import (
+    WORKER_LOST,
+    DeliveryAttempt,
+    DeliveryState,
+    PartnerIntegration,
+    WebhookDelivery,
+)
 
 
 def unclaimed(now: datetime) -> Q:
     """Rows (deliveries or holds) nobody holds a lease on at ``now``."""
     return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+
+
+def not_paused() -> Q:
+    """Deliveries of integrations whose sync is on. ``sync_enabled`` off pauses what we send
+    on our own: the deliveries stay pending, in order, until it is switched on again.
+    A subquery, not a join: the claim's FOR UPDATE must lock deliveries only."""
+    return Q(integration_id__in=PartnerIntegration.objects.filter(sync_enabled=True).values("pk"))
 
 
 def lease_end(now: datetime) -> datetime:
@@ -40,6 +53,7 @@ def deliveries_claim_due(
     due = (
         WebhookDelivery.objects.filter(state=DeliveryState.PENDING, next_attempt_at__lte=now)
         .filter(unclaimed(now))
+        .filter(not_paused())
         .order_by("next_attempt_at", "created_at", "sequence")
     )
     with transaction.atomic():

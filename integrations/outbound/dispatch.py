@@ -47,7 +47,7 @@ def deliveries_dispatch(
     due_holds = DeliveryHold.objects.filter(
         Q(state=DeliveryHoldState.HELD, manual_resume_required=False, next_probe_at__lte=now)
         | Q(state=DeliveryHoldState.DRAINING)
-    ).filter(unclaimed(now))
+    ).filter(unclaimed(now), integration__sync_enabled=True)
     for integration_id in due_holds.values_list("integration_id", flat=True):
         try:
             enqueue_drain(integration_id)

@@ -37,6 +37,8 @@ def deliveries_drain(*, integration_id, time_budget: float = 60.0) -> bool:
             return False
         if not integration.is_active or not integration.webhook_url:
             return False  # kept held until the integration is usable again
+        if not integration.sync_enabled:
+            return False  # paused: kept held, drained once sync is switched on
         started = time.monotonic()
         while time.monotonic() - started < time_budget:
             delivery = (

@@ -123,6 +123,10 @@ def deliveries_send_claimed(*, token) -> int:
             last_error="The integration is inactive or has no webhook URL.",
         )
         return 0
+    if not integration.sync_enabled:
+        # Paused: back to pending as they were; the dispatcher claims them once resumed.
+        deliveries_release(token=token)
+        return 0
     state, not_before, streak = DeliveryHold.objects.filter(
         integration_id=integration.pk
     ).values_list("state", "next_probe_at", "consecutive_failures").first() or (

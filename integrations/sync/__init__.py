@@ -1,1 +1,1 @@
-"""Scheduled sync: pulling order changes from partners' APIs (not built yet)."""
+"""Scheduled sync: we pull order changes from partners' APIs (see ``run`` for one sync)."""

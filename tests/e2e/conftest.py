@@ -64,3 +64,7 @@ def stored_integration_column(column: str, integration_name: str) -> str:
             [integration_name],
         )
         return cursor.fetchone()[0]
+
+
+# The sandbox partner, as the sync tests start it.
+from tests.integrations.sync.conftest import start_sandbox  # noqa: E402, F401

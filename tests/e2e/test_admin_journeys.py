@@ -83,6 +83,7 @@ def test_ops_user_rotates_a_webhook_secret_and_sees_it_exactly_once(live_server,
         ("send_test_webhook", "Send test webhook (signed ping)"),
         ("test_connection", "Test connection to the partner API"),
         ("resume_webhook_deliveries", "Resume held webhook deliveries"),
+        ("sync_integrations_now", "Sync now"),
     ]
     run_action(page, "rotate_webhook_secret", str(integration.pk))
 

@@ -82,7 +82,7 @@ def partner():
 
 
 class Worker:
-    def __init__(self, tmp_path, broker, *, beat: bool):
+    def __init__(self, tmp_path, broker, *, beat: bool, env: dict | None = None):
         self.log = tmp_path / f"worker-{time.monotonic_ns()}.log"
         env = {
             **os.environ,
@@ -93,6 +93,7 @@ class Worker:
             "WEBHOOK_READ_TIMEOUT": "1.5",
             "WEBHOOK_CLAIM_LEASE_SECONDS": "3",
             "WEBHOOK_DISPATCH_INTERVAL": "1",
+            **(env or {}),
         }
         command = [
             str(Path(sys.executable).parent / "celery"),
@@ -138,8 +139,8 @@ class Worker:
 def workers(tmp_path, redis_broker):
     started: list[Worker] = []
 
-    def start(*, beat: bool = False) -> Worker:
-        worker = Worker(tmp_path, redis_broker, beat=beat)
+    def start(*, beat: bool = False, env: dict | None = None) -> Worker:
+        worker = Worker(tmp_path, redis_broker, beat=beat, env=env)
         started.append(worker)
         return worker
 
