@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -201,28 +202,42 @@ def _save_progress(lease: Lease, progress: _Progress) -> None:
     )
 
 
-def _close(lease: Lease, progress: _Progress, status: str, error: str = "", **state) -> None:
-    _save_requests(lease, progress)
+def _close(
+    lease: Lease,
+    progress: _Progress,
+    status: str,
+    error: str = "",
+    integration_changes: dict | None = None,
+    **state,
+) -> None:
+    """Finish the run: its row, the integration's sync fields and the lease's release are
+    one transaction, so nobody sees a finished run whose lease is still held."""
     counts = ", ".join(f"{n} {k.removeprefix('records_')}" for k, n in progress.counts.items())
     logger.info("Sync of %s %s: %s pages, %s", lease.state.pk, status, progress.pages, counts)
-    SyncRun.objects.filter(pk=lease.run.pk).update(
-        status=status,
-        finished_at=timezone.now(),
-        error=error,
-        pages=progress.pages,
-        skipped_records=progress.skipped,
-        **progress.counts,
-    )
-    sync_lease_release(lease, **state)
+    with transaction.atomic():
+        if integration_changes:
+            PartnerIntegration.objects.filter(pk=lease.state.integration_id).update(
+                **integration_changes
+            )
+        _save_requests(lease, progress)
+        SyncRun.objects.filter(pk=lease.run.pk).update(
+            status=status,
+            finished_at=timezone.now(),
+            error=error,
+            pages=progress.pages,
+            skipped_records=progress.skipped,
+            **progress.counts,
+        )
+        sync_lease_release(lease, **state)
 
 
 def _close_succeeded(integration, lease: Lease, progress: _Progress, pass_started) -> None:
-    # The next sync asks for what changed since this pass started (minus the overlap).
-    PartnerIntegration.objects.filter(pk=integration.pk).update(last_sync_at=pass_started)
     _close(
         lease,
         progress,
         SyncRunStatus.SUCCEEDED,
+        # The next sync asks for what changed since this pass started (minus the overlap).
+        integration_changes={"last_sync_at": pass_started},
         resume_cursor="",
         resume_since=None,
         pass_started_at=None,
@@ -252,15 +267,16 @@ def _close_failed(
     now = timezone.now()
     failures = lease.state.consecutive_failures + 1
     wait = max(failure_backoff(integration, failures), timedelta(seconds=retry_after or 0))
-    PartnerIntegration.objects.filter(pk=integration.pk).update(
-        last_error_at=now, last_error_message=f"Sync failed: {reason}"[:2000]
-    )
     # Not resumed: the next run re-reads the pass from its watermark, losing nothing.
     _close(
         lease,
         progress,
         SyncRunStatus.FAILED,
         reason,
+        integration_changes={
+            "last_error_at": now,
+            "last_error_message": f"Sync failed: {reason}"[:2000],
+        },
         resume_cursor="",
         resume_since=None,
         pass_started_at=None,
